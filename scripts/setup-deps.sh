@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs every Debian package xbuild needs to build, test and run its main job.
+# Fast and silent when everything is already present.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config ccache git
+  # libraries (found by CMake)
+  antlr4 default-jre-headless libantlr4-runtime-dev libgit2-dev libarchive-dev libssl-dev libtbb-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libsqlite3-dev
+  libzstd-dev zlib1g-dev
+  # runtime parts and independent checkers used by the tests
+  runc skopeo umoci docker-registry busybox-static tar gzip zstd
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "setup-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

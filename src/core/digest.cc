@@ -1,0 +1,103 @@
+#include "core/digest.h"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace xbuild::core {
+
+namespace {
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;  // uppercase is rejected on purpose: digests are canonical lowercase
+}
+}  // namespace
+
+Result<Digest> Digest::FromHex(std::string_view hex) {
+  if (hex.size() != kSize * 2) {
+    return Error(Code::kInvalidArgument, "invalid digest \"" + std::string(hex.substr(0, 80)) +
+                                             "\": want 64 lowercase hex characters");
+  }
+  std::array<uint8_t, kSize> b{};
+  for (size_t i = 0; i < kSize; ++i) {
+    int hi = HexVal(hex[2 * i]), lo = HexVal(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return Error(Code::kInvalidArgument,
+                   "invalid digest \"" + std::string(hex) + "\": not lowercase hex");
+    }
+    b[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return Digest(b);
+}
+
+Result<Digest> Digest::Parse(std::string_view text) {
+  constexpr std::string_view kPrefix = "sha256:";
+  if (!text.starts_with(kPrefix)) {
+    auto colon = text.find(':');
+    std::string algo = colon == std::string_view::npos ? "" : std::string(text.substr(0, colon));
+    return Error(Code::kInvalidArgument,
+                 "invalid digest \"" + std::string(text.substr(0, 80)) + "\": " +
+                     (algo.empty() ? "missing algorithm" : "unsupported algorithm " + algo));
+  }
+  return FromHex(text.substr(kPrefix.size()));
+}
+
+Digest Digest::Of(std::string_view data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Finish();
+}
+
+std::string Digest::Hex() const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(kSize * 2, '0');
+  for (size_t i = 0; i < kSize; ++i) {
+    s[2 * i] = kHex[bytes_[i] >> 4];
+    s[2 * i + 1] = kHex[bytes_[i] & 0xf];
+  }
+  return s;
+}
+
+bool Digest::empty() const {
+  for (uint8_t b : bytes_)
+    if (b) return false;
+  return true;
+}
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx = EVP_MD_CTX_new();
+  if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("EVP sha256 init failed");  // only on allocation failure
+  }
+}
+
+Sha256::~Sha256() {
+  if (impl_ && impl_->ctx) EVP_MD_CTX_free(impl_->ctx);
+}
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&& o) noexcept {
+  if (this != &o) {
+    if (impl_ && impl_->ctx) EVP_MD_CTX_free(impl_->ctx);
+    impl_ = std::move(o.impl_);
+  }
+  return *this;
+}
+
+void Sha256::Update(const void* data, size_t len) {
+  if (len) EVP_DigestUpdate(impl_->ctx, data, len);
+}
+
+Digest Sha256::Finish() {
+  std::array<uint8_t, Digest::kSize> out{};
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(impl_->ctx, out.data(), &n);
+  EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
+  return Digest(out);
+}
+
+}  // namespace xbuild::core

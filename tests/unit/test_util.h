@@ -1,0 +1,31 @@
+// Helpers shared by the tests: temporary directories removed at the end of the test, and
+// small file-tree builders.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+
+namespace xbuild::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed recursively on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string Sub(std::string_view rel) const { return path_ + "/" + std::string(rel); }
+
+ private:
+  std::string path_;
+};
+
+// Writes `content` to root/rel, creating parent directories.
+void WriteTestFile(const std::string& root, std::string_view rel, std::string_view content,
+                   int mode = 0644);
+std::string ReadTestFile(const std::string& path);
+
+}  // namespace xbuild::testing
