@@ -1,1 +1,111 @@
-int main() { return 0; }
+// xbuild: parse the global flags, pick the subcommand from the table, run it.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/cli.h"
+
+#ifndef XBUILD_VERSION
+#define XBUILD_VERSION "dev"
+#endif
+
+namespace xbuild::cli {
+namespace {
+
+const Command kCommands[] = {
+    {"images", "List images", RunImages},
+    {"import", "Import the contents from a tarball or directory to create a filesystem image", RunImport},
+    {"info", "Display system-wide information", RunInfo},
+    {"inspect", "Return low-level information on images", RunInspect},
+    {"load", "Load an image from a tar archive or STDIN", RunLoad},
+    {"rmi", "Remove one or more images", RunRmi},
+    {"save", "Save one or more images to a tar archive", RunSave},
+    {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
+    {"version", "Show the xbuild version information", RunVersion},
+};
+
+// `xbuild image ls` and friends, as in Docker's management commands.
+const std::pair<const char*, const char*> kImageAliases[] = {
+    {"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"remove", "rmi"}, {"inspect", "inspect"},
+    {"tag", "tag"}, {"save", "save"}, {"load", "load"}, {"import", "import"},
+};
+
+void PrintHelp() {
+  std::printf(
+      "Usage:  xbuild [OPTIONS] COMMAND\n\n"
+      "A Dockerfile build engine, registry client and container runner\n\n"
+      "Global Options:\n"
+      "      --root string               Root directory of xbuild state (env XBUILD_ROOT)\n"
+      "      --config string             Location of the config file (env XBUILD_CONFIG)\n"
+      "  -D, --debug                     Enable debug output\n"
+      "  -l, --log-level string          Set the logging level (debug, info, warn, error, fatal)\n"
+      "      --insecure-registry list    Registry (HOST:PORT) to reach over HTTP or unverified TLS\n"
+      "  -v, --version                   Print version information and quit\n\n"
+      "Commands:\n");
+  for (auto& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+  std::printf("\nRun 'xbuild COMMAND --help' for more information on a command.\n");
+}
+
+bool TakesValue(const std::string& flag) {
+  return flag == "--root" || flag == "--config" || flag == "--log-level" || flag == "-l" ||
+         flag == "--insecure-registry";
+}
+
+int Main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Global flags before the subcommand are moved after it, where every command accepts them.
+  std::vector<std::string> globals;
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      PrintHelp();
+      return kExitOk;
+    }
+    if (a == "-v" || a == "--version") {
+      std::printf("xbuild version %s\n", XBUILD_VERSION);
+      return kExitOk;
+    }
+    if (a.empty() || a[0] != '-') break;
+    globals.push_back(a);
+    if (TakesValue(a)) {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "flag needs an argument: %s\nSee 'xbuild --help'.\n", a.c_str());
+        return kExitUsage;
+      }
+      globals.push_back(args[++i]);
+    }
+  }
+  if (i >= args.size()) {
+    PrintHelp();
+    return globals.empty() ? kExitOk : kExitUsage;
+  }
+  std::string name = args[i++];
+  std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
+  if (name == "image" && !rest.empty()) {
+    for (auto& [alias, target] : kImageAliases) {
+      if (rest[0] == alias) {
+        name = target;
+        rest.erase(rest.begin());
+        break;
+      }
+    }
+  }
+  rest.insert(rest.begin(), globals.begin(), globals.end());
+  for (auto& c : kCommands) {
+    if (name == c.name) {
+      Cli cli;
+      return c.run(cli, rest);
+    }
+  }
+  std::fprintf(stderr, "xbuild: '%s' is not an xbuild command.\nSee 'xbuild --help'\n", name.c_str());
+  return kExitUsage;
+}
+
+}  // namespace
+}  // namespace xbuild::cli
+
+int main(int argc, char** argv) { return xbuild::cli::Main(argc, argv); }

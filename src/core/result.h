@@ -44,7 +44,7 @@ class Error {
     message_.insert(0, std::string(ctx) + ": ");
     return *this;
   }
-  Error&& Context(std::string_view ctx) && { return std::move(Context(ctx)); }
+  Error Context(std::string_view ctx) && { return std::move(Context(ctx)); }
 
   // Full text, including strerror when an errno is attached.
   std::string ToString() const;
@@ -81,7 +81,7 @@ class [[nodiscard]] Result {
 
   T value_or(T fallback) const& { return ok() ? value() : std::move(fallback); }
 
-  Result&& Context(std::string_view ctx) && {
+  Result Context(std::string_view ctx) && {
     if (!ok()) std::get<1>(v_).Context(ctx);
     return std::move(*this);
   }
@@ -103,7 +103,7 @@ class [[nodiscard]] Result<void> {
   const Error& error() const& { return *err_; }
   Error&& error() && { return std::move(*err_); }
 
-  Result&& Context(std::string_view ctx) && {
+  Result Context(std::string_view ctx) && {
     if (err_) err_->Context(ctx);
     return std::move(*this);
   }
@@ -122,23 +122,19 @@ inline Status Ok() { return {}; }
 #define XB_CONCAT(a, b) XB_CONCAT_INNER(a, b)
 
 // XB_TRY(expr): returns the error of a failed Result/Status from the enclosing function.
-#define XB_TRY(expr)                                   \
-  do {                                                 \
-    auto&& xb_try_r_ = (expr);                         \
-    if (!xb_try_r_.ok()) return std::move(xb_try_r_).error(); \
-  } while (0)
-
+#define XB_TRY(expr) XB_TRY_IMPL(XB_CONCAT(xb_try_r_, __COUNTER__), expr, )
 // XB_TRY_CTX(expr, ctx): like XB_TRY, adding context to the error.
-#define XB_TRY_CTX(expr, ctx)                                          \
-  do {                                                                 \
-    auto&& xb_try_r_ = (expr);                                         \
-    if (!xb_try_r_.ok()) return std::move(xb_try_r_).error().Context(ctx); \
+#define XB_TRY_CTX(expr, ctx) XB_TRY_IMPL(XB_CONCAT(xb_try_r_, __COUNTER__), expr, .Context(ctx))
+#define XB_TRY_IMPL(tmp, expr, ctxcall)                   \
+  do {                                                    \
+    auto tmp = (expr);                                    \
+    if (!tmp.ok()) return std::move(tmp).error() ctxcall; \
   } while (0)
 
 // XB_ASSIGN(lhs, expr): `lhs = *expr` on success, else return the error.
-#define XB_ASSIGN(lhs, expr) XB_ASSIGN_IMPL(XB_CONCAT(xb_assign_r_, __LINE__), lhs, expr, )
+#define XB_ASSIGN(lhs, expr) XB_ASSIGN_IMPL(XB_CONCAT(xb_assign_r_, __COUNTER__), lhs, expr, )
 #define XB_ASSIGN_CTX(lhs, expr, ctx) \
-  XB_ASSIGN_IMPL(XB_CONCAT(xb_assign_r_, __LINE__), lhs, expr, .Context(ctx))
+  XB_ASSIGN_IMPL(XB_CONCAT(xb_assign_r_, __COUNTER__), lhs, expr, .Context(ctx))
 #define XB_ASSIGN_IMPL(tmp, lhs, expr, ctxcall)               \
   auto tmp = (expr);                                          \
   if (!tmp.ok()) return std::move(tmp).error() ctxcall;       \

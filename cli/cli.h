@@ -1,0 +1,78 @@
+// The CLI's shared state: global options, the Context handed to the libraries, and the
+// lazily opened image store. One file per subcommand implements `int Run...(Cli&, args)`.
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/image_store.h"
+#include "cli/flags.h"
+#include "core/context.h"
+#include "core/log.h"
+
+namespace xbuild::cli {
+
+// Exit codes, as Docker's CLI uses them.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 125;
+
+class Cli {
+ public:
+  Cli() : logger_(core::LogLevel::kWarn) {}
+
+  // Global flags are accepted before the subcommand and after it.
+  void AddGlobalFlags(Flags& f) const;
+  core::Status ApplyGlobalFlags(const Flags& f);
+  // Resolves the config file and the state root (flag > XBUILD_ROOT > config data-root > default).
+  core::Status Setup();
+
+  core::Result<cache::ImageStore*> Store();
+  core::Context& ctx() { return ctx_; }
+  core::Logger& log() { return logger_; }
+
+  // Prints "Error: ..." to stderr and returns the exit code.
+  int Fail(const core::Error& e, int code = kExitError);
+  int UsageError(const std::string& command, const std::string& msg);
+
+  std::string root_flag;
+  std::string config_flag;
+  std::vector<std::string> insecure_registries;
+
+ private:
+  core::Logger logger_;
+  core::Context ctx_;
+  bool setup_done_ = false;
+  std::unique_ptr<cache::ImageStore> store_;
+};
+
+// Parses `args` with `flags` plus the global flags; on error prints it and returns false.
+// `min_args`/`max_args` bound the positionals (max_args < 0: unbounded).
+bool ParseCommand(Cli& cli, Flags& flags, const std::string& command, const std::string& usage,
+                  const std::vector<std::string>& args, std::vector<std::string>& pos, int& exit_code,
+                  int min_args = 0, int max_args = -1);
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(Cli&, const std::vector<std::string>&);
+};
+
+int RunImport(Cli&, const std::vector<std::string>&);
+int RunImages(Cli&, const std::vector<std::string>&);
+int RunTag(Cli&, const std::vector<std::string>&);
+int RunRmi(Cli&, const std::vector<std::string>&);
+int RunInspect(Cli&, const std::vector<std::string>&);
+int RunSave(Cli&, const std::vector<std::string>&);
+int RunLoad(Cli&, const std::vector<std::string>&);
+int RunVersion(Cli&, const std::vector<std::string>&);
+int RunInfo(Cli&, const std::vector<std::string>&);
+
+// Formatting helpers shared by commands (Docker's go-units conventions).
+std::string HumanSize(double bytes);           // "4.26MB"
+std::string HumanDuration(int64_t seconds);    // "2 weeks"
+int64_t ParseTime(const std::string& rfc3339); // unix seconds, 0 when unparsable
+
+}  // namespace xbuild::cli

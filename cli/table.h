@@ -1,0 +1,36 @@
+// Column-aligned tables like Docker's tabwriter output (3 spaces of padding).
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace xbuild::cli {
+
+class Table {
+ public:
+  void Header(std::vector<std::string> h) { rows_.insert(rows_.begin(), std::move(h)); }
+  void Row(std::vector<std::string> r) { rows_.push_back(std::move(r)); }
+  void Print(std::FILE* out) const {
+    std::vector<size_t> w;
+    for (auto& r : rows_)
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (w.size() <= i) w.push_back(0);
+        w[i] = std::max(w[i], r[i].size());
+      }
+    for (auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i) {
+        line += r[i];
+        if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 3, ' ');
+      }
+      std::fprintf(out, "%s\n", line.c_str());
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace xbuild::cli

@@ -1,0 +1,77 @@
+// The local image store: images (a manifest in the content store plus a row in the metadata
+// DB), their tags, and the blob references that keep layers and configs alive.
+//
+// Invariants:
+//  - An image row exists only when its manifest, config and every layer are committed blobs.
+//  - Every blob an image needs is recorded in blob_refs (parent = manifest digest), so a blob
+//    with no referrer and no lease is garbage.
+//  - Each state change is one DB transaction; blobs are written before rows point at them and
+//    deleted only after no row does.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cache/content_store.h"
+#include "cache/metadata_db.h"
+#include "core/context.h"
+#include "image/config.h"
+#include "image/manifest.h"
+#include "image/reference.h"
+
+namespace xbuild::cache {
+
+struct ResolvedImage {
+  ImageRecord record;
+  image::Manifest manifest;
+  std::string manifest_bytes;
+  image::ImageConfig config;
+  std::vector<std::string> tags;  // full normalised references
+};
+
+class ImageStore {
+ public:
+  // Opens (creating when needed) <root>/content and <root>/metadata.db.
+  static core::Result<std::unique_ptr<ImageStore>> Open(const core::Context& ctx);
+
+  ContentStore& content() { return *content_; }
+  MetadataDb& db() { return *db_; }
+  const std::string& root() const { return root_; }
+  // A scratch directory under the root (same filesystem as the store, so renames work).
+  core::Result<std::string> TempDir(std::string_view prefix);
+
+  // Records an image whose manifest bytes are already a blob; checks that the config and every
+  // layer are present, and that the config's diff_ids match the layer count.
+  core::Result<ImageRecord> AddImage(const core::Digest& manifest_digest);
+  // Writes manifest bytes for config+layers already in the store and records the image.
+  core::Result<ImageRecord> CommitImage(const image::Manifest& manifest);
+
+  core::Status Tag(const image::Reference& ref, const core::Digest& image);
+
+  // Finds an image by reference ("busybox", "app:1"), by manifest digest, or by image ID
+  // (config digest, full or a prefix of at least 4 hex characters, with or without "sha256:").
+  core::Result<ResolvedImage> Resolve(std::string_view name_or_id);
+  core::Result<ResolvedImage> Load(const ImageRecord& rec);
+  core::Result<std::vector<ResolvedImage>> List();
+
+  struct RemoveResult {
+    std::vector<std::string> untagged;
+    std::vector<core::Digest> deleted;  // image (manifest) digests
+  };
+  // Docker's rmi: a reference untags (and deletes the image when it was its last tag); an ID
+  // deletes the image, which needs `force` when several references name it or a lease holds it.
+  core::Result<RemoveResult> Remove(std::string_view name_or_id, bool force);
+
+  // Deletes blobs that no image references and no lease holds; returns bytes freed.
+  core::Result<int64_t> CollectGarbage();
+
+ private:
+  ImageStore() = default;
+  std::string root_;
+  std::unique_ptr<ContentStore> content_;
+  std::unique_ptr<MetadataDb> db_;
+};
+
+}  // namespace xbuild::cache
