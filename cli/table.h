@@ -1,4 +1,5 @@
-// Column-aligned tables like Docker's tabwriter output (3 spaces of padding).
+// Column-aligned tables like Docker's: tabwriter with minwidth 10 and padding 3, so a cell is
+// max(len + 3, 10) wide.
 #pragma once
 
 #include <algorithm>
@@ -23,7 +24,7 @@ class Table {
       std::string line;
       for (size_t i = 0; i < r.size(); ++i) {
         line += r[i];
-        if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 3, ' ');
+        if (i + 1 < r.size()) line += std::string(std::max<size_t>(w[i] + 3, 10) - r[i].size(), ' ');
       }
       std::fprintf(out, "%s\n", line.c_str());
     }

@@ -374,7 +374,7 @@ Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
   archive_read_support_format_gnutar(a.get());
-  if (archive_read_open_fd(a.get(), in_fd, 1 << 16) != ARCHIVE_OK) return ArchiveError(a.get(), "load");
+  if (archive_read_open_fd(a.get(), in_fd, 1 << 16) != ARCHIVE_OK) return ArchiveError(a.get(), "not a tar archive");
   XB_ASSIGN(Lease lease, store.db().CreateLease(std::chrono::hours(24)));
   core::ScopeGuard drop_lease([&] { (void)store.db().DeleteLease(lease.id); });
 
@@ -386,13 +386,13 @@ Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-      return ArchiveError(a.get(), count == 0 ? "load: not a tar archive" : "load: read archive");
+      return ArchiveError(a.get(), count == 0 ? "not a tar archive" : "read archive");
     }
     ++count;
     const char* raw = archive_entry_pathname(e);
     std::string name = core::CleanPath(raw ? raw : "");
     if (name.starts_with("/") || core::EscapesRoot(name)) {
-      return Error(Code::kInvalidArgument, "load: archive entry \"" + std::string(raw ? raw : "") + "\" leaves the archive");
+      return Error(Code::kInvalidArgument, "archive entry \"" + std::string(raw ? raw : "") + "\" leaves the archive");
     }
     if (const char* hl = archive_entry_hardlink(e)) {
       links[name] = core::CleanPath(hl);
@@ -409,17 +409,17 @@ Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
     char buf[1 << 16];
     for (;;) {
       la_ssize_t n = archive_read_data(a.get(), buf, sizeof buf);
-      if (n < 0) return ArchiveError(a.get(), "load: read " + name);
+      if (n < 0) return ArchiveError(a.get(), "read " + name);
       if (n == 0) break;
-      XB_TRY_CTX(writer->Write(buf, static_cast<size_t>(n)), "load: store " + name);
+      XB_TRY_CTX(writer->Write(buf, static_cast<size_t>(n)), "store " + name);
     }
     int64_t size = writer->Offset();
-    XB_ASSIGN_CTX(Digest d, writer->Commit(), "load: store " + name);
+    XB_ASSIGN_CTX(Digest d, writer->Commit(), "store " + name);
     XB_TRY(store.db().AddLeaseResource(lease.id, "content", d.String()));
     if (name.starts_with("blobs/sha256/")) {
       auto want = Digest::FromHex(name.substr(13));
       if (want.ok() && *want != d) {
-        return Error(Code::kDataLoss, "load: " + name + ": content digest is " + d.String());
+        return Error(Code::kDataLoss, name + ": content digest is " + d.String());
       }
     }
     files[name] = {d, size};
@@ -429,20 +429,20 @@ Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
       if (auto it = files.find(target); it != files.end()) files.emplace(name, it->second);
     }
   }
-  if (count == 0) return Error(Code::kInvalidArgument, "load: empty archive");
+  if (count == 0) return Error(Code::kInvalidArgument, "empty archive");
   std::vector<LoadedImage> out;
   if (files.count("index.json")) {
     XB_ASSIGN(out, LoadOci(store, files));
   } else if (files.count("manifest.json")) {
     XB_ASSIGN(out, LoadDocker(store, files));
   } else {
-    return Error(Code::kInvalidArgument, "load: not a docker or OCI image archive (no manifest.json or index.json)");
+    return Error(Code::kInvalidArgument, "not a docker or OCI image archive (no manifest.json or index.json)");
   }
   // The archive's own metadata files (manifest.json, ...) are referenced by nothing: with the
   // lease gone they are garbage.
   drop_lease.Dismiss();
   XB_TRY(store.db().DeleteLease(lease.id));
-  XB_TRY(store.CollectGarbage().Context("load: drop unused blobs"));
+  XB_TRY(store.CollectGarbage().Context("drop unused blobs"));
   return out;
 }
 

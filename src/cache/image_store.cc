@@ -122,18 +122,18 @@ Result<ResolvedImage> ImageStore::Resolve(std::string_view name) {
     }
     if (found) return Load(*found);
     if (explicit_id || id.size() == 64) {
-      return Error(Code::kNotFound, "no such image: " + std::string(name));
+      return Error(Code::kNotFound, "No such image: " + std::string(name));
     }
   }
   auto ref = image::ParseReference(name);
   if (!ref.ok()) return std::move(ref).error();
   if (ref->digest) {
     XB_ASSIGN(auto rec, db_->GetImage(*ref->digest));
-    if (!rec) return Error(Code::kNotFound, "no such image: " + std::string(name));
+    if (!rec) return Error(Code::kNotFound, "No such image: " + std::string(name));
     return Load(*rec);
   }
   XB_ASSIGN(auto target, db_->GetTag(ref->String()));
-  if (!target) return Error(Code::kNotFound, "no such image: " + ref->Familiar());
+  if (!target) return Error(Code::kNotFound, "No such image: " + ref->Familiar());
   XB_ASSIGN(auto rec, db_->GetImage(*target));
   if (!rec) return Error(Code::kDataLoss, "tag " + ref->String() + " points at a missing image " + target->String());
   return Load(*rec);
@@ -191,6 +191,7 @@ Result<ImageStore::RemoveResult> ImageStore::Remove(std::string_view name, bool 
 }
 
 Result<int64_t> ImageStore::CollectGarbage() {
+  XB_TRY(db_->ExpireLeases(static_cast<int64_t>(std::time(nullptr))));
   XB_ASSIGN(auto blobs, content_->List());
   XB_ASSIGN(auto leased, db_->LeasedKeys("content"));
   std::set<std::string> keep(leased.begin(), leased.end());

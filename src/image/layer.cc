@@ -78,6 +78,18 @@ Result<std::vector<std::string>> ListDir(int dirfd, const std::string& path) {
   return names;
 }
 
+// ---- Utf8Locale ----
+
+Utf8Locale::Utf8Locale() {
+  // Created once and never freed: immutable, shared by all threads.
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(nullptr));
+  if (utf8) old_ = uselocale(utf8);
+}
+
+Utf8Locale::~Utf8Locale() {
+  if (old_) uselocale(old_);
+}
+
 // ---- CompressSink ----
 
 CompressSink::CompressSink(Compression c, int out_fd) : c_(c), out_fd_(out_fd), out_(kBufSize) {}

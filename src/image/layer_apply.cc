@@ -130,7 +130,13 @@ class Applier {
       const char* raw = archive_entry_pathname(e);
       if (!raw) raw = archive_entry_pathname_utf8(e);
       if (!raw) return Error(Code::kDataLoss, "tar entry with an unreadable name");
-      XB_TRY_CTX(Entry(e, raw), "entry " + Quote(raw));
+      Status s = Entry(e, raw);
+      if (!s.ok()) {
+        Error err = std::move(s).error();
+        if (!stream_error_) return std::move(err).Context("entry " + Quote(raw));
+        // The stream broke (truncated, corrupt, over the limit): say so first.
+        return Error(err.code(), err.message() + " (in entry " + Quote(raw) + ")", err.sys_errno());
+      }
     }
     // The diff_id covers the whole stream, trailing zero blocks included.
     XB_TRY(src_.Drain());
@@ -161,6 +167,7 @@ class Applier {
   }
 
   Error ArchiveError(bool first) {
+    stream_error_ = true;
     if (src_error_) return *src_error_;
     const char* m = archive_error_string(a_);
     std::string msg = m ? m : "libarchive error";
@@ -205,7 +212,7 @@ class Applier {
     UniqueFd link_src;
     struct stat link_st {};
     if (const char* hl = archive_entry_hardlink(e)) {
-      XB_ASSIGN(std::vector<std::string> tparts, SplitName(hl));
+      XB_ASSIGN_CTX(std::vector<std::string> tparts, SplitName(hl), "hardlink target");
       if (tparts.empty()) return Error(Code::kPermissionDenied, "hardlink to the root");
       core::OpenInRootOptions o;
       o.flags = O_PATH;
@@ -452,7 +459,9 @@ class Applier {
       o.flags = O_PATH | O_DIRECTORY;
       o.follow_last = false;
       auto fd = core::OpenInRoot(root_, m.path, o);
-      if (!fd.ok()) continue;  // removed or replaced later in the layer
+      struct stat st;
+      // Gone or replaced by a non-directory later in the layer: nothing to do.
+      if (!fd.ok() || ::fstat(fd->get(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
       std::string p = ProcFd(fd->get());
       if (::chmod(p.c_str(), m.perm) != 0) return core::SysError("chmod " + m.path);
       if (::utimensat(AT_FDCWD, p.c_str(), m.ts, 0) != 0) return core::SysError("set times " + m.path);
@@ -467,6 +476,8 @@ class Applier {
   archive* a_ = nullptr;
   std::vector<char> rbuf_;
   std::optional<Error> src_error_;
+  bool stream_error_ = false;
+  internal::Utf8Locale locale_;
   ApplyStats stats_;
   uint64_t declared_ = 0;
   std::map<std::pair<dev_t, ino_t>, Origin> made_;

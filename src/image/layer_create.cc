@@ -262,6 +262,7 @@ class TarWriter {
     return core::Ok();
   }
 
+  internal::Utf8Locale locale_;  // first: active while a_ lives
   std::optional<int64_t> epoch_;
   std::unique_ptr<internal::CompressSink> sink_;
   archive* a_ = nullptr;

@@ -1,6 +1,7 @@
 // Internal to the layer code: streaming (de)compression that hashes both sides as it goes.
 #pragma once
 
+#include <locale.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -20,6 +21,20 @@ Compression DetectMagic(const uint8_t* p, size_t n);
 
 // Names in the directory dirfd (not "." or ".."), unsorted; `path` is for errors.
 core::Result<std::vector<std::string>> ListDir(int dirfd, const std::string& path);
+
+// Makes the calling thread's locale C.UTF-8 while it lives (uselocale is per thread), so that
+// libarchive takes names as UTF-8 and writes/reads pax `path` records unchanged, as Go's
+// archive/tar does, instead of failing to convert them from/to the "C" locale's ASCII.
+class Utf8Locale {
+ public:
+  Utf8Locale();
+  ~Utf8Locale();
+  Utf8Locale(const Utf8Locale&) = delete;
+  Utf8Locale& operator=(const Utf8Locale&) = delete;
+
+ private:
+  locale_t old_ = nullptr;
+};
 
 // Uncompressed tar bytes in; compressed bytes out to a fd. diff_id hashes what goes in, digest
 // what comes out. No temporary files.
