@@ -115,10 +115,10 @@ class Applier {
     a_ = archive_read_new();
     if (!a_) return Error(Code::kInternal, "archive_read_new failed");
     archive_read_support_format_tar(a_);
-    if (archive_read_open(a_, this, nullptr, &Applier::ReadCb, nullptr) != ARCHIVE_OK) {
-      return ArchiveError(true);
-    }
-    for (;;) {
+    // An empty stream is an empty layer, as Go's archive/tar reads it.
+    bool opened = archive_read_open(a_, this, nullptr, &Applier::ReadCb, nullptr) == ARCHIVE_OK;
+    if (!opened && (src_error_ || src_.bytes() != 0)) return ArchiveError(true);
+    for (; opened;) {
       archive_entry* e = nullptr;
       int rc = archive_read_next_header(a_, &e);
       if (rc == ARCHIVE_EOF) break;

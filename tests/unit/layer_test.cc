@@ -951,6 +951,17 @@ TEST(ApplyLayer, NotATar) {
       << st.error().ToString();
   EXPECT_TRUE(std::filesystem::is_empty(t.Sub("dst")));
 
+  // An empty stream is an empty layer; a lone gzip magic is a truncated one.
+  WriteTestFile(t.path(), "empty", "");
+  auto e = Apply(t.Sub("empty"), t.Sub("dst"));
+  ASSERT_TRUE(e.ok()) << e.error().ToString();
+  EXPECT_EQ(e->entries, 0u);
+  EXPECT_EQ(e->diff_id, core::Digest::Of(""));
+  WriteTestFile(t.path(), "magic", "\x1f\x8b");
+  auto m = Apply(t.Sub("magic"), t.Sub("dst"));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().ToString().find("truncated"), std::string::npos) << m.error().ToString();
+
   // gzip magic then garbage.
   WriteTestFile(t.path(), "badgz", "\x1f\x8b" + junk);
   auto st2 = Apply(t.Sub("badgz"), t.Sub("dst"));
