@@ -35,13 +35,12 @@ core::Result<std::optional<int64_t>> SourceDateEpoch() {
   return std::optional<int64_t>(v);
 }
 
-core::Result<cache::ImageRecord> Import(cache::ImageStore& store, const ImportOptions& o) {
+core::Result<cache::ImageRecord> ImportLeased(cache::ImageStore& store, const ImportOptions& o,
+                                              const cache::Lease& lease) {
   XB_ASSIGN(auto epoch, SourceDateEpoch());
   image::ImageConfig cfg;
   for (auto& c : o.changes) XB_TRY(ApplyChange(cfg, c));
 
-  XB_ASSIGN(cache::Lease lease, store.db().CreateLease(std::chrono::hours(24)));
-  core::ScopeGuard drop_lease([&] { (void)store.db().DeleteLease(lease.id); });
   XB_ASSIGN(std::string tmp, store.TempDir("import-"));
   core::ScopeGuard cleanup([&] { (void)core::RemoveAll(tmp); });
 
@@ -93,6 +92,10 @@ core::Result<cache::ImageRecord> Import(cache::ImageStore& store, const ImportOp
   m.config = {std::string(image::media::kOciConfig), cfg_digest, static_cast<int64_t>(cfg_bytes.size()), {}, {}, {}, ""};
   m.layers.push_back({std::string(image::media::kOciLayerGzip), layer.digest, layer.size, {}, {}, {}, ""});
   return store.CommitImage(m);
+}
+
+core::Result<cache::ImageRecord> Import(cache::ImageStore& store, const ImportOptions& o) {
+  return store.WithLease<cache::ImageRecord>([&](const cache::Lease& lease) { return ImportLeased(store, o, lease); });
 }
 
 }  // namespace

@@ -369,15 +369,14 @@ Result<std::vector<LoadedImage>> LoadDocker(ImageStore& store, const std::map<st
 
 }  // namespace
 
-Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
+namespace {
+
+Result<std::vector<LoadedImage>> LoadLeased(ImageStore& store, int in_fd, const Lease& lease) {
   ArchivePtr a(archive_read_new(), archive_read_free);
   archive_read_support_filter_all(a.get());
   archive_read_support_format_tar(a.get());
   archive_read_support_format_gnutar(a.get());
   if (archive_read_open_fd(a.get(), in_fd, 1 << 16) != ARCHIVE_OK) return ArchiveError(a.get(), "not a tar archive");
-  XB_ASSIGN(Lease lease, store.db().CreateLease(std::chrono::hours(24)));
-  core::ScopeGuard drop_lease([&] { (void)store.db().DeleteLease(lease.id); });
-
   std::map<std::string, Entry> files;
   std::map<std::string, std::string> links;  // symlink or hardlink -> target (archive paths)
   int count = 0;
@@ -438,12 +437,16 @@ Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
   } else {
     return Error(Code::kInvalidArgument, "not a docker or OCI image archive (no manifest.json or index.json)");
   }
-  // The archive's own metadata files (manifest.json, ...) are referenced by nothing: with the
-  // lease gone they are garbage.
-  drop_lease.Dismiss();
-  XB_TRY(store.db().DeleteLease(lease.id));
-  XB_TRY(store.CollectGarbage().Context("drop unused blobs"));
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<LoadedImage>> LoadImages(ImageStore& store, int in_fd) {
+  // The archive's own metadata files (manifest.json, ...) are referenced by nothing once the
+  // lease is gone, so they are collected with anything a failed load wrote.
+  return store.WithLease<std::vector<LoadedImage>>(
+      [&](const Lease& lease) { return LoadLeased(store, in_fd, lease); });
 }
 
 }  // namespace xbuild::cache

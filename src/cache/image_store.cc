@@ -1,5 +1,7 @@
 #include "cache/image_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -190,7 +192,20 @@ Result<ImageStore::RemoveResult> ImageStore::Remove(std::string_view name, bool 
   return res;
 }
 
+Result<core::UniqueFd> ImageStore::LockGc(bool exclusive) {
+  XB_ASSIGN(core::UniqueFd fd, core::Open(core::JoinPath(root_, "gc.lock"), O_RDWR | O_CREAT, 0600));
+  int op = exclusive ? (LOCK_EX | LOCK_NB) : LOCK_SH;
+  while (::flock(fd.get(), op) != 0) {
+    if (errno == EINTR) continue;
+    if (exclusive && errno == EWOULDBLOCK) return core::UniqueFd();
+    return core::SysError("lock " + core::JoinPath(root_, "gc.lock"));
+  }
+  return fd;
+}
+
 Result<int64_t> ImageStore::CollectGarbage() {
+  XB_ASSIGN(core::UniqueFd gc_lock, LockGc(true));
+  if (!gc_lock.valid()) return int64_t{0};  // a writer is in flight: collect next time
   XB_TRY(db_->ExpireLeases(static_cast<int64_t>(std::time(nullptr))));
   XB_ASSIGN(auto blobs, content_->List());
   XB_ASSIGN(auto leased, db_->LeasedKeys("content"));

@@ -64,8 +64,33 @@ class ImageStore {
   // deletes the image, which needs `force` when several references name it or a lease holds it.
   core::Result<RemoveResult> Remove(std::string_view name_or_id, bool force);
 
-  // Deletes blobs that no image references and no lease holds; returns bytes freed.
+  // Deletes blobs that no image references and no lease holds; returns bytes freed. Runs only
+  // while no writer is in flight on this root (see LockGc); otherwise it is deferred to the
+  // next collection and returns 0.
   core::Result<int64_t> CollectGarbage();
+
+  // <root>/gc.lock: writers (WithLease) hold it shared for as long as they write, so a blob
+  // they have committed but not yet recorded can never be collected under them; GC takes it
+  // exclusively without waiting. Returns an invalid fd when `exclusive` and a writer holds it.
+  core::Result<core::UniqueFd> LockGc(bool exclusive);
+
+  // Runs fn under a fresh lease that protects what it writes. Afterwards, on success or
+  // failure, the lease is dropped and whatever nothing references is collected, so a failed
+  // import or load leaves no stray blobs behind.
+  template <typename T, typename F>
+  core::Result<T> WithLease(F&& fn) {
+    XB_ASSIGN(Lease lease, db_->CreateLease(std::chrono::hours(24)));
+    core::Result<T> r = [&]() -> core::Result<T> {
+      XB_ASSIGN(core::UniqueFd writing, LockGc(false));
+      return fn(lease);
+    }();
+    core::Status drop = db_->DeleteLease(lease.id);
+    core::Result<int64_t> gc = CollectGarbage();
+    if (!r.ok()) return r;
+    if (!drop.ok()) return std::move(drop).error();
+    if (!gc.ok()) return std::move(gc).error().Context("collect unused blobs");
+    return r;
+  }
 
  private:
   ImageStore() = default;

@@ -269,3 +269,66 @@ TEST_F(CliImageTest, ConcurrentImportsOnOneRoot) {
 
 }  // namespace
 }  // namespace xbuild
+
+namespace xbuild {
+namespace {
+
+TEST_F(CliImageTest, HostileImportTarballIsRefusedAndWritesNothingOutside) {
+  // A tarball whose entry climbs out of the rootfs: the import fails naming the entry, stores
+  // no image, and writes nothing next to the state root.
+  std::string dir = tmp_.Sub("evil");
+  WriteTestFile(dir, "payload", "pwned");
+  std::string tarball = tmp_.Sub("evil.tar");
+  ASSERT_EQ(Tool({"tar", "-cf", tarball, "-C", dir, "-P", "--transform", "s,^payload,../../../escaped,", "payload"}).code, 0);
+  Out o = Xb({"import", tarball, "evil:1"});
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.err.find("escaped"), std::string::npos) << o.err;
+  EXPECT_EQ(Xb({"images", "-q"}).out, "");
+  EXPECT_EQ(Tool({"find", tmp_.path(), "-name", "escaped"}).out, "");
+  EXPECT_EQ(Tool({"find", "/tmp", "-maxdepth", "2", "-name", "escaped"}).out, "");
+  // The store still works.
+  ImportBase("after:1");
+  EXPECT_EQ(Xb({"images", "-q"}).out.size(), 13u);
+}
+
+TEST_F(CliImageTest, StdinImportAndLoad) {
+  std::string tarball = tmp_.Sub("rootfs.tar");
+  ASSERT_EQ(Tool({"tar", "-cf", tarball, "-C", rootfs_, "."}).code, 0);
+  core::RunOptions o;
+  o.stdin_data = testing::ReadTestFile(tarball);
+  auto imp = core::RunProcess({XBUILD_BINARY, "--root", root_, "import", "-", "fromstdin:1"}, o);
+  ASSERT_EQ(imp->exit_code, 0) << imp->err;
+  std::string archive = tmp_.Sub("s.tar");
+  ASSERT_EQ(Xb({"save", "-o", archive, "fromstdin:1"}).code, 0);
+  core::RunOptions lo;
+  lo.stdin_data = testing::ReadTestFile(archive);
+  auto load = core::RunProcess({XBUILD_BINARY, "--root", tmp_.Sub("other"), "load"}, lo);
+  ASSERT_EQ(load->exit_code, 0) << load->err;
+  EXPECT_EQ(load->out, "Loaded image: fromstdin:1\n");
+}
+
+TEST_F(CliImageTest, LoadWithMissingBlobLeavesStoreConsistent) {
+  ImportBase("m:1");
+  std::string archive = tmp_.Sub("m.tar");
+  ASSERT_EQ(Xb({"save", "--format", "oci", "-o", archive, "m:1"}).code, 0);
+  std::string layout = tmp_.Sub("mlayout");
+  ASSERT_TRUE(core::MkdirAll(layout).ok());
+  ASSERT_EQ(Tool({"tar", "-xf", archive, "-C", layout}).code, 0);
+  // Drop the layer blob (the largest file) and re-pack.
+  Out big = Tool({"sh", "-c", "ls -S " + layout + "/blobs/sha256 | head -1"});
+  std::string layer = big.out.substr(0, big.out.find('\n'));
+  ASSERT_EQ(::unlink((layout + "/blobs/sha256/" + layer).c_str()), 0);
+  std::string broken = tmp_.Sub("broken.tar");
+  ASSERT_EQ(Tool({"tar", "-cf", broken, "-C", layout, "."}).code, 0);
+  std::string root2 = tmp_.Sub("state-broken");
+  auto r = core::RunProcess({XBUILD_BINARY, "--root", root2, "load", "-i", broken});
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_NE(r->err.find(layer), std::string::npos) << r->err;
+  auto images = core::RunProcess({XBUILD_BINARY, "--root", root2, "images", "-q"});
+  EXPECT_EQ(images->out, "");
+  // Nothing the failed load wrote is left in the content store.
+  EXPECT_EQ(Tool({"find", root2 + "/content/blobs/sha256", "-type", "f"}).out, "");
+}
+
+}  // namespace
+}  // namespace xbuild

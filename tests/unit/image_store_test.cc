@@ -168,6 +168,33 @@ TEST_F(ImageStoreTest, GcKeepsLeasedContent) {
   EXPECT_FALSE(store_->content().Has(*junk));
 }
 
+TEST_F(ImageStoreTest, GcWaitsForWritersInFlight) {
+  auto junk = store_->content().WriteBlob("not yet recorded");
+  ASSERT_TRUE(junk.ok());
+  {
+    auto writer = store_->LockGc(false);  // as a writer in another process would
+    ASSERT_TRUE(writer.ok());
+    auto freed = store_->CollectGarbage();
+    ASSERT_TRUE(freed.ok());
+    EXPECT_EQ(*freed, 0);
+    EXPECT_TRUE(store_->content().Has(*junk));
+  }
+  auto freed = store_->CollectGarbage();
+  ASSERT_TRUE(freed.ok());
+  EXPECT_GT(*freed, 0);
+  EXPECT_FALSE(store_->content().Has(*junk));
+}
+
+TEST_F(ImageStoreTest, FailedWorkUnderLeaseLeavesNoBlobs) {
+  auto r = store_->WithLease<int>([&](const Lease& lease) -> core::Result<int> {
+    auto d = store_->content().WriteBlob("half-done work");
+    EXPECT_TRUE(store_->db().AddLeaseResource(lease.id, "content", d->String()).ok());
+    return core::Error(Code::kInternal, "interrupted");
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(store_->content().List()->empty());
+}
+
 class ArchiveTest : public ImageStoreTest, public ::testing::WithParamInterface<ArchiveFormat> {};
 
 TEST_P(ArchiveTest, SaveLoadRoundTrip) {
