@@ -26,7 +26,8 @@ int RunRmi(Cli& cli, const std::vector<std::string>& args) {
       auto ref = image::ParseReference(t);
       std::printf("Untagged: %s\n", ref.ok() ? ref->Familiar().c_str() : t.c_str());
     }
-    for (auto& d : r->deleted) std::printf("Deleted: %s\n", d.String().c_str());
+    // Docker prints the image ID (the config digest).
+    for (auto& d : r->deleted) std::printf("Deleted: %s\n", d.config.String().c_str());
   }
   return rc;
 }

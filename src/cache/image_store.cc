@@ -24,6 +24,9 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(const core::Context& ctx) {
   XB_TRY_CTX(core::MkdirAll(ctx.root, 0711), "open state root");
   XB_ASSIGN_CTX(s->content_, ContentStore::Open(core::JoinPath(ctx.root, "content")), "open content store");
   XB_ASSIGN_CTX(s->db_, MetadataDb::Open(core::JoinPath(ctx.root, "metadata.db")), "open metadata db");
+  // Partial writes whose writer died a day ago will not be resumed: drop them. A live writer's
+  // ingest is never touched (it holds its lock).
+  XB_TRY_CTX(s->content_->CleanIngests(std::chrono::hours(24)), "clean stale ingests");
   return s;
 }
 
@@ -185,7 +188,7 @@ Result<ImageStore::RemoveResult> ImageStore::Remove(std::string_view name, bool 
       res.untagged.push_back(t);
     }
     XB_TRY(db_->DeleteImage(img.record.digest));
-    res.deleted.push_back(img.record.digest);
+    res.deleted.push_back(img.record);
     return core::Ok();
   }));
   if (!res.deleted.empty()) XB_TRY(CollectGarbage().Context("remove unused blobs"));

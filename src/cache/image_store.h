@@ -58,7 +58,7 @@ class ImageStore {
 
   struct RemoveResult {
     std::vector<std::string> untagged;
-    std::vector<core::Digest> deleted;  // image (manifest) digests
+    std::vector<ImageRecord> deleted;
   };
   // Docker's rmi: a reference untags (and deletes the image when it was its last tag); an ID
   // deletes the image, which needs `force` when several references name it or a lease holds it.

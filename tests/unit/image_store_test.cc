@@ -127,7 +127,8 @@ TEST_F(ImageStoreTest, RemoveUntagsThenDeletesAndCollects) {
   // Last tag: deletes the image and its blobs.
   auto r2 = store_->Remove("b:1", false);
   ASSERT_TRUE(r2.ok());
-  EXPECT_EQ(r2->deleted, std::vector<Digest>{d});
+  ASSERT_EQ(r2->deleted.size(), 1u);
+  EXPECT_EQ(r2->deleted[0].digest, d);
   EXPECT_TRUE(store_->content().List()->empty());
   EXPECT_TRUE(store_->db().ListImages()->empty());
 }
