@@ -60,6 +60,7 @@ struct Command {
   int (*run)(Cli&, const std::vector<std::string>&);
 };
 
+int RunBuild(Cli&, const std::vector<std::string>&);
 int RunImport(Cli&, const std::vector<std::string>&);
 int RunImages(Cli&, const std::vector<std::string>&);
 int RunTag(Cli&, const std::vector<std::string>&);
@@ -69,6 +70,7 @@ int RunSave(Cli&, const std::vector<std::string>&);
 int RunLoad(Cli&, const std::vector<std::string>&);
 int RunVersion(Cli&, const std::vector<std::string>&);
 int RunInfo(Cli&, const std::vector<std::string>&);
+int RunDebug(Cli&, const std::vector<std::string>&);
 
 // Formatting helpers shared by commands (Docker's go-units conventions).
 std::string HumanSize(double bytes);           // "4.26MB"

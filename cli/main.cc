@@ -15,6 +15,8 @@ namespace xbuild::cli {
 namespace {
 
 const Command kCommands[] = {
+    {"build", "Inspect a build from a Dockerfile (--call=targets|outline|check)", RunBuild},
+    {"debug", "Debugging tools (debug parse FILE)", RunDebug},
     {"images", "List images", RunImages},
     {"import", "Import the contents from a tarball or directory to create a filesystem image", RunImport},
     {"info", "Display system-wide information", RunInfo},

@@ -1,0 +1,171 @@
+// xbuild build [OPTIONS] PATH
+// Today: --call=targets|outline|check (list stages, list build args, run the build checks).
+// Running the steps (the solver, the sandbox) arrives with the build issue.
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <set>
+
+#include "cli/cli.h"
+#include "cli/table.h"
+#include "core/fs.h"
+#include "frontend/ast.h"
+#include "frontend/dockerignore.h"
+#include "frontend/lint.h"
+#include "frontend/lower.h"
+
+namespace xbuild::cli {
+
+namespace {
+
+// Base image configs from the local image store; an image that is not there starts from an
+// empty config and is remembered, so checks do not report its variables as undefined.
+class StoreResolver : public frontend::ImageResolver {
+ public:
+  explicit StoreResolver(cache::ImageStore* store) : store_(store) {}
+  core::Result<image::ImageConfig> ResolveImageConfig(const image::Reference& ref, const image::Platform&) override {
+    if (store_) {
+      auto img = store_->Resolve(ref.String());
+      if (img.ok()) return img->config;
+    }
+    unknown.insert(ref.String());
+    return image::ImageConfig{};
+  }
+  std::set<std::string> unknown;
+
+ private:
+  cache::ImageStore* store_;
+};
+
+struct Loaded {
+  frontend::Dockerfile df;
+  std::string path;
+};
+
+core::Result<Loaded> LoadDockerfile(const std::string& context, const std::string& file_flag) {
+  std::string path = file_flag.empty() ? core::JoinPath(context, "Dockerfile") : file_flag;
+  std::string text;
+  if (path == "-") {
+    XB_ASSIGN(text, core::ReadFd(0, 16 << 20));
+  } else {
+    XB_ASSIGN_CTX(text, core::ReadFile(path, 16 << 20), "read Dockerfile");
+  }
+  std::string name = path == "-" ? "Dockerfile" : core::Basename(path);
+  XB_ASSIGN(frontend::Dockerfile df, frontend::ParseDockerfile(text, name));
+  return Loaded{std::move(df), path};
+}
+
+int PrintTargets(const frontend::Dockerfile& df) {
+  Table t;
+  t.Header({"TARGET", "DESCRIPTION"});
+  for (size_t i = 0; i < df.stages.size(); ++i) {
+    const auto& st = df.stages[i];
+    std::string name = st.name.empty() ? "stage-" + std::to_string(i) : st.name;
+    t.Row({name, i + 1 == df.stages.size() ? "(default)" : ""});
+  }
+  t.Print(stdout);
+  return kExitOk;
+}
+
+int PrintOutline(const frontend::Dockerfile& df, const std::string& target) {
+  int idx = static_cast<int>(df.stages.size()) - 1;
+  for (auto& st : df.stages)
+    if (!target.empty() && st.name == target) idx = st.index;
+  const auto& st = df.stages[static_cast<size_t>(idx)];
+  std::printf("TARGET:      %s\n\n", st.name.empty() ? ("stage-" + std::to_string(idx)).c_str() : st.name.c_str());
+  Table t;
+  t.Header({"BUILD ARG", "VALUE", "DESCRIPTION"});
+  for (auto& a : frontend::DeclaredArgs(df)) t.Row({a.name, a.default_value.value_or("<UNSET>"), ""});
+  t.Print(stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunBuild(Cli& cli, const std::vector<std::string>& args) {
+  Flags f;
+  f.String("file", 'f', "", "Name of the Dockerfile (default: PATH/Dockerfile)");
+  f.String("target", 0, "", "Set the target build stage to build");
+  f.List("build-arg", 0, "Set build-time variables");
+  f.String("platform", 0, "", "Set target platform for build");
+  f.String("call", 0, "build", "Set method for evaluating build (targets, outline, check)");
+  f.Bool("check", 0, "Shorthand for \"--call=check\"");
+  f.List("tag", 't', "Name and optionally a tag (format: \"name:tag\")");
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "build", "build [OPTIONS] PATH", args, pos, code, 1, 1)) return code;
+  std::string call = f.GetBool("check") ? "check" : f.GetString("call");
+  if (call != "build" && call != "targets" && call != "outline" && call != "check") {
+    return cli.UsageError("build", "invalid --call \"" + call + "\": want build, targets, outline or check");
+  }
+  if (call == "build") {
+    return cli.Fail(core::Error(core::Code::kFailedPrecondition,
+                                "running a build is not available yet in this version; "
+                                "use --call=targets, --call=outline or --call=check"));
+  }
+  auto loaded = LoadDockerfile(pos[0], f.GetString("file"));
+  if (!loaded.ok()) return cli.Fail(loaded.error());
+  const frontend::Dockerfile& df = loaded->df;
+  if (call == "targets") return PrintTargets(df);
+  if (call == "outline") return PrintOutline(df, f.GetString("target"));
+
+  // check: AST lints, then lowering (expansion-time lints) without running anything.
+  frontend::CheckConfig cfg;
+  if (auto it = df.directives.find("check"); it != df.directives.end()) {
+    auto c = frontend::ParseCheckDirective(it->second);
+    if (!c.ok()) return cli.Fail(std::move(c).error().Context(df.filename));
+    cfg = *c;
+  }
+  frontend::LowerOptions lo;
+  lo.target = f.GetString("target");
+  auto ignore = frontend::DockerIgnore::Load(pos[0], loaded->path == "-" ? core::JoinPath(pos[0], "Dockerfile") : loaded->path);
+  if (!ignore.ok()) return cli.Fail(ignore.error());
+  lo.context_excludes = ignore->patterns();
+  for (auto& kv : f.GetList("build-arg")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      if (const char* v = std::getenv(kv.c_str())) lo.build_args[kv] = v;
+    } else {
+      lo.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+  }
+  if (f.Changed("platform")) {
+    auto p = image::ParsePlatform(f.GetString("platform"));
+    if (!p.ok()) return cli.Fail(p.error());
+    lo.target_platform = *p;
+  }
+  cache::ImageStore* store = nullptr;
+  if (auto s = cli.Store(); s.ok()) store = *s;
+  StoreResolver resolver(store);
+  std::vector<frontend::Warning> warnings = frontend::LintAst(df);
+  std::vector<frontend::Warning> expansion;
+  lo.warnings_sink = &expansion;
+  auto lowered = frontend::Lower(df, lo, &resolver);
+  std::optional<core::Error> lower_error;
+  if (!lowered.ok()) lower_error = lowered.error();
+  for (auto& w : expansion) {
+    // Variables may come from a base image we could not see: do not guess about those stages.
+    bool unknown_base = false;
+    for (auto& st : df.stages) {
+      int end = st.index + 1 < static_cast<int>(df.stages.size()) ? df.stages[static_cast<size_t>(st.index + 1)].range.start_line : 1 << 30;
+      if (w.line >= st.range.start_line && w.line < end && !resolver.unknown.empty() && w.rule == "UndefinedVar") unknown_base = true;
+    }
+    if (!unknown_base) warnings.push_back(w);
+  }
+  warnings = frontend::FilterWarnings(std::move(warnings), cfg);
+  for (auto& w : warnings) {
+    std::printf("WARNING: %s - %s\n%s:%d: %s\n\n", w.rule.c_str(), w.url().c_str(), df.filename.c_str(), w.line, w.message.c_str());
+  }
+  if (lower_error) {
+    if (!warnings.empty()) std::printf("Check complete, %zu warnings found before the error.\n", warnings.size());
+    return cli.Fail(*lower_error);
+  }
+  if (warnings.empty()) {
+    std::printf("Check complete, no warnings found.\n");
+    return kExitOk;
+  }
+  std::printf("Check complete, %zu warning%s found!\n", warnings.size(), warnings.size() == 1 ? " has been" : "s have been");
+  return kExitError;
+}
+
+}  // namespace xbuild::cli
