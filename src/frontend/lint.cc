@@ -5,6 +5,8 @@
 #include <map>
 #include <regex>
 
+#include "core/strings.h"
+
 namespace xbuild::frontend {
 
 using core::Code;
@@ -34,28 +36,16 @@ bool CheckConfig::Skipped(const std::string& rule) const {
 
 core::Result<CheckConfig> ParseCheckDirective(const std::string& value) {
   CheckConfig c;
-  size_t i = 0;
-  while (i <= value.size()) {
-    size_t j = value.find(';', i);
-    if (j == std::string::npos) j = value.size();
-    std::string part = value.substr(i, j - i);
-    i = j + 1;
-    part.erase(0, part.find_first_not_of(" \t"));
-    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) part.pop_back();
+  for (auto& raw : core::Split(value, ';')) {
+    std::string part = core::Trim(raw);
     if (part.empty()) continue;
     auto eq = part.find('=');
     if (eq == std::string::npos) return Error(Code::kInvalidArgument, "check directive: \"" + part + "\" is not key=value");
     std::string k = part.substr(0, eq), v = part.substr(eq + 1);
     if (k == "skip") {
-      size_t a = 0;
-      while (a <= v.size()) {
-        size_t b = v.find(',', a);
-        if (b == std::string::npos) b = v.size();
-        std::string rule = v.substr(a, b - a);
-        rule.erase(0, rule.find_first_not_of(" \t"));
-        while (!rule.empty() && std::isspace(static_cast<unsigned char>(rule.back()))) rule.pop_back();
+      for (auto& r : core::Split(v, ',')) {
+        std::string rule = core::Trim(r);
         if (!rule.empty()) c.skip.push_back(rule);
-        a = b + 1;
       }
     } else if (k == "error") {
       if (v != "true" && v != "false") return Error(Code::kInvalidArgument, "check directive: error=" + v + ": want true or false");

@@ -6,6 +6,7 @@
 
 #include "core/json.h"
 #include "core/path.h"
+#include "core/strings.h"
 #include "frontend/shell_lex.h"
 
 namespace xbuild::frontend {
@@ -51,6 +52,14 @@ bool IsNumber(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
+// Exec form as written; shell form runs under SHELL (default /bin/sh -c).
+std::vector<std::string> Argv(const Command& cmd, const std::vector<std::string>& shell) {
+  if (cmd.exec_form) return cmd.args;
+  std::vector<std::string> args = shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : shell;
+  args.push_back(cmd.args.empty() ? "" : cmd.args[0]);
+  return args;
+}
+
 std::string JoinArgs(const std::vector<std::string>& v) {
   std::string s;
   for (auto& a : v) s += (s.empty() ? "" : " ") + a;
@@ -89,12 +98,7 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, int stage_input, co
   m.readonly = true;
   std::string type = "bind";
   std::vector<std::pair<std::string, std::string>> kvs;
-  size_t i = 0;
-  while (i <= spec.size()) {
-    size_t j = spec.find(',', i);
-    if (j == std::string::npos) j = spec.size();
-    std::string field = spec.substr(i, j - i);
-    i = j + 1;
+  for (auto& field : core::Split(spec, ',')) {
     if (field.empty()) continue;
     auto eq = field.find('=');
     std::string k = Lower(eq == std::string::npos ? field : field.substr(0, eq));
@@ -644,20 +648,12 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
           XB_ASSIGN(cc.user, Expand(c.user, env, line, kw));
           AddHistory(st, "USER " + cc.user, true);
         } else if constexpr (std::is_same_v<T, CmdCmd>) {
-          std::vector<std::string> args = c.cmd.args;
-          if (!c.cmd.exec_form) {
-            args = cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
-            args.push_back(c.cmd.args.empty() ? "" : c.cmd.args[0]);
-          }
+          std::vector<std::string> args = Argv(c.cmd, cc.shell);
           cc.cmd = args;
           st.cmd_set = true;
           AddHistory(st, "CMD " + core::Json(args).dump(), true);
         } else if constexpr (std::is_same_v<T, EntrypointCmd>) {
-          std::vector<std::string> args = c.cmd.args;
-          if (!c.cmd.exec_form) {
-            args = cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
-            args.push_back(c.cmd.args.empty() ? "" : c.cmd.args[0]);
-          }
+          std::vector<std::string> args = Argv(c.cmd, cc.shell);
           cc.entrypoint = args;
           if (!st.cmd_set) cc.cmd = std::nullopt;  // an inherited CMD does not survive a new ENTRYPOINT
           AddHistory(st, "ENTRYPOINT " + core::Json(args).dump(), true);

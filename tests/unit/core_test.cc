@@ -281,3 +281,22 @@ TEST(Fs, RemoveAllDoesNotFollowSymlinks) {
 
 }  // namespace
 }  // namespace xbuild::core
+
+#include "core/strings.h"
+
+namespace xbuild::core {
+namespace {
+
+TEST(Strings, SplitKeepsEmptyFields) {
+  EXPECT_EQ(Split("a,,b", ','), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_EQ(Split("", ','), std::vector<std::string>{""});
+  EXPECT_EQ(Split("x", ';'), std::vector<std::string>{"x"});
+}
+
+TEST(Strings, Trim) {
+  EXPECT_EQ(Trim(" \t a b \r\n"), "a b");
+  EXPECT_EQ(Trim("   "), "");
+}
+
+}  // namespace
+}  // namespace xbuild::core
