@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <regex>
 
 #include "core/strings.h"
 
@@ -86,11 +85,18 @@ std::string AsWord(const std::string& from_line) {
   return "";
 }
 
+// BuildKit's rule: an underscore-separated word of the name is a secret-ish word
+// ((?:_|^)(apikey|auth|...)(?:_|$), case-insensitive) and no word is "public".
 bool LooksSecret(const std::string& name) {
-  static const std::regex kSecret("(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)",
-                                  std::regex::icase);
-  static const std::regex kAllowed("(?:_|^)(?:public)(?:_|$)", std::regex::icase);
-  return std::regex_search(name, kSecret) && !std::regex_search(name, kAllowed);
+  static const char* kSecretWords[] = {"apikey", "auth", "credential", "credentials", "key", "password",
+                                       "pword", "passwd", "secret", "token"};
+  bool secret = false;
+  for (auto word : core::Split(name, '_')) {
+    std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (word == "public") return false;
+    for (const char* s : kSecretWords) secret = secret || word == s;
+  }
+  return secret;
 }
 
 void LintInstruction(const Instruction& inst, std::vector<Warning>& out, bool& workdir_absolute) {
