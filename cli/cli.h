@@ -71,6 +71,11 @@ int RunLoad(Cli&, const std::vector<std::string>&);
 int RunVersion(Cli&, const std::vector<std::string>&);
 int RunInfo(Cli&, const std::vector<std::string>&);
 int RunDebug(Cli&, const std::vector<std::string>&);
+int RunPull(Cli&, const std::vector<std::string>&);
+int RunPush(Cli&, const std::vector<std::string>&);
+int RunLogin(Cli&, const std::vector<std::string>&);
+int RunLogout(Cli&, const std::vector<std::string>&);
+int RunManifest(Cli&, const std::vector<std::string>&);
 
 // Formatting helpers shared by commands (Docker's go-units conventions).
 std::string HumanSize(double bytes);           // "4.26MB"

@@ -22,6 +22,11 @@ const Command kCommands[] = {
     {"info", "Display system-wide information", RunInfo},
     {"inspect", "Return low-level information on images", RunInspect},
     {"load", "Load an image from a tar archive or STDIN", RunLoad},
+    {"login", "Log in to a registry", RunLogin},
+    {"logout", "Log out from a registry", RunLogout},
+    {"manifest", "Inspect an image manifest or manifest list in a registry", RunManifest},
+    {"pull", "Download an image from a registry", RunPull},
+    {"push", "Upload an image to a registry", RunPush},
     {"rmi", "Remove one or more images", RunRmi},
     {"save", "Save one or more images to a tar archive", RunSave},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
@@ -32,6 +37,7 @@ const Command kCommands[] = {
 const std::pair<const char*, const char*> kImageAliases[] = {
     {"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"remove", "rmi"}, {"inspect", "inspect"},
     {"tag", "tag"}, {"save", "save"}, {"load", "load"}, {"import", "import"},
+    {"pull", "pull"}, {"push", "push"},
 };
 
 void PrintHelp() {

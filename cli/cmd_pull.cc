@@ -1,0 +1,54 @@
+// xbuild pull [--platform P] [-q] NAME[:TAG|@DIGEST]
+#include <cstdio>
+#include <mutex>
+
+#include "cli/cli.h"
+#include "cli/registry_util.h"
+
+namespace xbuild::cli {
+
+int RunPull(Cli& cli, const std::vector<std::string>& args) {
+  Flags f;
+  f.String("platform", 0, "", "Set platform if server is multi-platform capable");
+  f.Bool("quiet", 'q', "Suppress verbose output");
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", args, pos, code, 1, 1)) return code;
+  bool quiet = f.GetBool("quiet");
+  auto ref = image::ParseReference(pos[0]);
+  if (!ref.ok()) return cli.Fail(ref.error());
+  image::Platform platform = image::HostPlatform();
+  if (f.Changed("platform")) {
+    auto p = image::ParsePlatform(f.GetString("platform"));
+    if (!p.ok()) return cli.Fail(p.error());
+    platform = *p;
+  }
+  auto store = cli.Store();
+  if (!store.ok()) return cli.Fail(store.error());
+  auto reg = OpenRegistry(cli);
+  if (!reg.ok()) return cli.Fail(reg.error());
+  if (!quiet) {
+    std::string what = ref->digest ? ref->digest->String() : ref->tag;
+    std::printf("%s: Pulling from %s\n", what.c_str(), ref->path.c_str());
+    std::fflush(stdout);
+  }
+  std::mutex mu;
+  auto progress = [&](const registry::ProgressEvent& ev) {
+    if (quiet || ev.is_config || ev.kind == registry::ProgressEvent::Kind::kPulling) return;
+    std::lock_guard<std::mutex> l(mu);
+    std::printf("%s: %s\n", ev.blob.digest.Short().c_str(),
+                ev.kind == registry::ProgressEvent::Kind::kExists ? "Already exists" : "Pull complete");
+    std::fflush(stdout);
+  };
+  auto r = reg->client->Pull(**store, *ref, platform, progress);
+  if (!r.ok()) return cli.Fail(r.error());
+  if (!quiet) {
+    std::printf("Digest: %s\n", r->digest.String().c_str());
+    std::printf("Status: %s %s\n", r->up_to_date ? "Image is up to date for" : "Downloaded newer image for",
+                ref->Familiar().c_str());
+  }
+  std::printf("%s\n", ref->String().c_str());
+  return kExitOk;
+}
+
+}  // namespace xbuild::cli

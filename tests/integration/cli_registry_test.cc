@@ -1,0 +1,335 @@
+// Push, pull, login and manifest inspect against a real registry (Debian's docker-registry 2.8)
+// on a loopback port, cross-checked with skopeo. Needs: docker-registry, skopeo, htpasswd
+// (apache2-utils), busybox-static (scripts/setup-deps.sh installs them). Talks only to 127.0.0.1.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cache/content_store.h"
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/subprocess.h"
+#include "unit/test_util.h"
+
+namespace xbuild {
+namespace {
+
+using testing::TempDir;
+using testing::WriteTestFile;
+
+struct Out {
+  int code;
+  std::string out, err;
+};
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+bool CanConnect(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+class CliRegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* tool : {"docker-registry", "skopeo", "htpasswd"}) {
+      ASSERT_FALSE(core::LookPath(tool).empty()) << tool << " is missing: run scripts/setup-deps.sh";
+    }
+    std::string busybox = core::Exists("/bin/busybox") ? "/bin/busybox" : core::LookPath("busybox");
+    ASSERT_FALSE(busybox.empty()) << "busybox-static is missing: run scripts/setup-deps.sh";
+    rootfs_ = tmp_.Sub("rootfs");
+    ASSERT_TRUE(core::MkdirAll(rootfs_ + "/bin").ok());
+    ASSERT_TRUE(core::RunChecked({"cp", busybox, rootfs_ + "/bin/busybox"}).ok());
+    ASSERT_EQ(::symlink("busybox", (rootfs_ + "/bin/sh").c_str()), 0);
+    WriteTestFile(rootfs_, "etc/hello", "hello from xbuild\n");
+    root_ = tmp_.Sub("state");
+    docker_config_ = tmp_.Sub("docker-config");
+  }
+
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+
+  // Starts docker-registry; `auth` is extra YAML for the top level (htpasswd).
+  void StartRegistry(const std::string& auth = "") {
+    port_ = FreePort();
+    storage_ = tmp_.Sub("registry");
+    ASSERT_TRUE(core::MkdirAll(storage_).ok());
+    std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
+                      storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" +
+                      std::to_string(port_) + "\n" + auth;
+    WriteTestFile(tmp_.path(), "registry.yml", cfg);
+    std::string log = tmp_.Sub("registry.log");
+    std::string c = tmp_.Sub("registry.yml");
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execlp("docker-registry", "docker-registry", "serve", c.c_str(), nullptr);
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && !CanConnect(port_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(CanConnect(port_)) << testing::ReadTestFile(log);
+    host_ = "127.0.0.1:" + std::to_string(port_);
+  }
+
+  Out Xb(std::vector<std::string> args, const std::string& root = "", const std::string& stdin_data = "") {
+    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root.empty() ? root_ : root,
+                                     "--insecure-registry", host_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    core::RunOptions o;
+    o.extra_env = {{"DOCKER_CONFIG", docker_config_}, {"XBUILD_CONFIG", ""}};
+    if (!stdin_data.empty()) o.stdin_data = stdin_data;
+    auto r = core::RunProcess(argv, o);
+    EXPECT_TRUE(r.ok());
+    return {r->exit_code, r->out, r->err};
+  }
+
+  Out Tool(std::vector<std::string> argv) {
+    auto r = core::RunProcess(argv);
+    EXPECT_TRUE(r.ok());
+    return {r->exit_code, r->out, r->err};
+  }
+
+  void Import(const std::string& name) {
+    Out o = Xb({"import", "--change", "CMD [\"/bin/sh\"]", rootfs_, name});
+    ASSERT_EQ(o.code, 0) << o.err;
+  }
+
+  std::string SkopeoDigest(const std::string& ref) {
+    Out si = Tool({"skopeo", "inspect", "--tls-verify=false", "docker://" + ref});
+    EXPECT_EQ(si.code, 0) << si.err;
+    auto j = core::Json::parse(si.out, nullptr, false);
+    return j.is_object() ? j.value("Digest", "") : "";
+  }
+
+  core::Json Inspect(const std::string& name, const std::string& root = "") {
+    Out o = Xb({"inspect", name}, root);
+    EXPECT_EQ(o.code, 0) << o.err;
+    auto j = core::Json::parse(o.out, nullptr, false);
+    return j.is_array() && j.size() == 1 ? j[0] : core::Json();
+  }
+
+  static std::string Line(const std::string& out, const std::string& prefix) {
+    size_t p = out.find(prefix);
+    if (p == std::string::npos) return "";
+    size_t e = out.find('\n', p);
+    return out.substr(p + prefix.size(), e - p - prefix.size());
+  }
+
+  TempDir tmp_;
+  std::string rootfs_, root_, docker_config_, storage_, host_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
+  StartRegistry();
+  std::string ref = host_ + "/app:1";
+  Import(ref);
+  Out p = Xb({"push", ref});
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_TRUE(p.out.starts_with("The push refers to repository [" + host_ + "/app]\n")) << p.out;
+  EXPECT_NE(p.out.find(": Pushed\n"), std::string::npos) << p.out;
+  std::string digest = Line(p.out, "1: digest: ");
+  digest = digest.substr(0, digest.find(' '));
+  ASSERT_TRUE(digest.starts_with("sha256:")) << p.out;
+  EXPECT_EQ(SkopeoDigest(ref), digest);
+
+  Out again = Xb({"push", ref});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_NE(again.out.find(": Layer already exists\n"), std::string::npos) << again.out;
+
+  std::string root2 = tmp_.Sub("state2");
+  Out pl = Xb({"pull", ref}, root2);
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  EXPECT_TRUE(pl.out.starts_with("1: Pulling from app\n")) << pl.out;
+  EXPECT_NE(pl.out.find(": Pull complete\n"), std::string::npos) << pl.out;
+  EXPECT_EQ(Line(pl.out, "Digest: "), digest);
+  EXPECT_NE(pl.out.find("Status: Downloaded newer image for " + ref + "\n"), std::string::npos);
+  EXPECT_TRUE(pl.out.ends_with(ref + "\n"));
+  core::Json a = Inspect(ref), b = Inspect(ref, root2);
+  EXPECT_EQ(a["Id"], b["Id"]);
+  EXPECT_EQ(a["Config"], b["Config"]);
+  EXPECT_EQ(a["RootFS"], b["RootFS"]);
+
+  Out up = Xb({"pull", "-q", ref}, root2);
+  ASSERT_EQ(up.code, 0) << up.err;
+  EXPECT_EQ(up.out, ref + "\n");
+  Out up2 = Xb({"pull", ref}, root2);
+  EXPECT_NE(up2.out.find("Status: Image is up to date for " + ref), std::string::npos) << up2.out;
+
+  // By digest, into a third root.
+  Out bd = Xb({"pull", host_ + "/app@" + digest}, tmp_.Sub("state3"));
+  ASSERT_EQ(bd.code, 0) << bd.err;
+  EXPECT_EQ(Line(bd.out, "Digest: "), digest);
+}
+
+TEST_F(CliRegistryTest, PullsWhatSkopeoPushed) {
+  StartRegistry();
+  Import("src:1");
+  std::string archive = tmp_.Sub("src-oci.tar");
+  ASSERT_EQ(Xb({"save", "--format", "oci", "-o", archive, "src:1"}).code, 0);
+  std::string ref = host_ + "/copied:2";
+  // v2s2: skopeo writes a Docker schema2 manifest, which xbuild then reads back.
+  Out c = Tool({"skopeo", "copy", "--format", "v2s2", "--dest-tls-verify=false",
+                "oci-archive:" + archive, "docker://" + ref});
+  ASSERT_EQ(c.code, 0) << c.err;
+  std::string digest = SkopeoDigest(ref);
+  ASSERT_FALSE(digest.empty());
+  std::string root2 = tmp_.Sub("state2");
+  Out pl = Xb({"pull", ref}, root2);
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  EXPECT_EQ(Line(pl.out, "Digest: "), digest);
+  core::Json j = Inspect(ref, root2);
+  EXPECT_EQ(j["Config"]["Cmd"], core::Json::array({"/bin/sh"}));
+  EXPECT_EQ(j["RootFS"], Inspect("src:1")["RootFS"]);
+}
+
+TEST_F(CliRegistryTest, CorruptBlobFailsPullAndLeavesNothing) {
+  StartRegistry();
+  std::string ref = host_ + "/bad:1";
+  Import(ref);
+  ASSERT_EQ(Xb({"push", ref}).code, 0);
+  core::Json j = Inspect(ref);
+  Out m = Xb({"manifest", "inspect", ref});
+  ASSERT_EQ(m.code, 0) << m.err;
+  auto man = core::Json::parse(m.out);
+  std::string layer = man["layers"][0]["digest"].get<std::string>().substr(7);
+  std::string data = storage_ + "/docker/registry/v2/blobs/sha256/" + layer.substr(0, 2) + "/" + layer + "/data";
+  ASSERT_TRUE(core::Exists(data));
+  std::string bytes = testing::ReadTestFile(data);
+  bytes[bytes.size() / 2] ^= 0x55;
+  ::chmod(data.c_str(), 0644);
+  WriteTestFile(core::Dirname(data), "data", bytes);
+
+  std::string root2 = tmp_.Sub("state2");
+  Out pl = Xb({"pull", ref}, root2);
+  EXPECT_NE(pl.code, 0);
+  EXPECT_NE(pl.err.find("digest mismatch"), std::string::npos) << pl.err;
+  EXPECT_NE(pl.err.find(layer), std::string::npos) << pl.err;
+  Out q = Xb({"images", "-q"}, root2);
+  EXPECT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(q.out, "");
+  // Nothing but the (empty) blob dir is left in the fresh root's content store.
+  EXPECT_EQ(core::DiskUsage(root2 + "/content/blobs"), 0u);
+}
+
+TEST_F(CliRegistryTest, ResumesAnInterruptedLayerDownload) {
+  StartRegistry();
+  std::string ref = host_ + "/resume:1";
+  Import(ref);
+  ASSERT_EQ(Xb({"push", ref}).code, 0);
+  auto man = core::Json::parse(Xb({"manifest", "inspect", ref}).out);
+  std::string hex = man["layers"][0]["digest"].get<std::string>().substr(7);
+  int64_t size = man["layers"][0]["size"].get<int64_t>();
+  std::string bytes = testing::ReadTestFile(storage_ + "/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" +
+                                            hex + "/data");
+  ASSERT_EQ(static_cast<int64_t>(bytes.size()), size);
+  // A pull that died halfway: its ingest holds the first half of the layer.
+  std::string root2 = tmp_.Sub("state2");
+  {
+    auto cs = cache::ContentStore::Open(root2 + "/content");
+    ASSERT_TRUE(cs.ok()) << cs.error().ToString();
+    auto d = core::Digest::FromHex(hex);
+    ASSERT_TRUE(d.ok());
+    auto w = (*cs)->NewWriter("pull-sha256:" + hex, *d, size);
+    ASSERT_TRUE(w.ok()) << w.error().ToString();
+    ASSERT_TRUE((*w)->Write(std::string_view(bytes).substr(0, bytes.size() / 2)).ok());
+  }
+  Out pl = Xb({"pull", ref}, root2);
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  EXPECT_EQ(Inspect(ref, root2)["RootFS"], Inspect(ref)["RootFS"]);
+  EXPECT_FALSE(core::Exists(root2 + "/content/ingest/" + core::Digest::Of("pull-sha256:" + hex).Hex()));
+}
+
+TEST_F(CliRegistryTest, ManifestInspectPrintsTheManifest) {
+  StartRegistry();
+  std::string ref = host_ + "/mi:1";
+  Import(ref);
+  ASSERT_EQ(Xb({"push", ref}).code, 0);
+  Out m = Xb({"manifest", "inspect", ref});
+  ASSERT_EQ(m.code, 0) << m.err;
+  EXPECT_TRUE(m.out.starts_with("{\n   \"schemaVersion\": 2,\n")) << m.out;
+  Out raw = Tool({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref});
+  ASSERT_EQ(raw.code, 0) << raw.err;
+  EXPECT_EQ(core::Json::parse(m.out), core::Json::parse(raw.out));
+  Out missing = Xb({"manifest", "inspect", host_ + "/nope:1"});
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.err.find("MANIFEST_UNKNOWN"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliRegistryTest, BasicAuthLoginPushLogout) {
+  Out h = Tool({"htpasswd", "-Bbn", "user", "pass"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  WriteTestFile(tmp_.path(), "htpasswd", h.out);
+  StartRegistry("auth:\n  htpasswd:\n    realm: test\n    path: " + tmp_.Sub("htpasswd") + "\n");
+  std::string ref = host_ + "/private:1";
+  Import(ref);
+
+  Out noauth = Xb({"push", ref});
+  EXPECT_NE(noauth.code, 0);
+  EXPECT_NE(noauth.err.find("requires authentication"), std::string::npos) << noauth.err;
+
+  Out bad = Xb({"login", "-u", "user", "-p", "wrong", host_});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("incorrect username or password"), std::string::npos) << bad.err;
+  EXPECT_FALSE(core::Exists(docker_config_ + "/config.json"));
+
+  Out ok = Xb({"login", "-u", "user", "--password-stdin", host_}, "", "pass\n");
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "Login Succeeded\n");
+  auto cfg = core::Json::parse(testing::ReadTestFile(docker_config_ + "/config.json"));
+  EXPECT_EQ(cfg["auths"][host_]["auth"], "dXNlcjpwYXNz");  // base64("user:pass")
+
+  Out p = Xb({"push", ref});
+  ASSERT_EQ(p.code, 0) << p.err;
+  Out pl = Xb({"pull", ref}, tmp_.Sub("state2"));
+  ASSERT_EQ(pl.code, 0) << pl.err;
+
+  Out lo = Xb({"logout", host_});
+  ASSERT_EQ(lo.code, 0) << lo.err;
+  cfg = core::Json::parse(testing::ReadTestFile(docker_config_ + "/config.json"));
+  EXPECT_FALSE(cfg["auths"].contains(host_));
+  Out after = Xb({"pull", ref}, tmp_.Sub("state3"));
+  EXPECT_NE(after.code, 0);
+}
+
+}  // namespace
+}  // namespace xbuild
