@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/json.h"
+#include "core/strings.h"
 
 namespace xbuild::cli {
 
@@ -92,8 +93,7 @@ core::Status ApplyChange(image::ImageConfig& cfg, const std::string& change) {
   size_t b = s.find_first_not_of(" \t");
   if (b == std::string::npos) return err("empty instruction");
   size_t sp = s.find_first_of(" \t", b);
-  std::string kw = s.substr(b, sp == std::string::npos ? std::string::npos : sp - b);
-  std::transform(kw.begin(), kw.end(), kw.begin(), [](unsigned char c) { return std::toupper(c); });
+  std::string kw = core::ToUpper(s.substr(b, sp == std::string::npos ? std::string::npos : sp - b));
   std::string args = sp == std::string::npos ? "" : s.substr(sp);
   size_t ab = args.find_first_not_of(" \t");
   args = ab == std::string::npos ? "" : args.substr(ab);
@@ -121,7 +121,7 @@ core::Status ApplyChange(image::ImageConfig& cfg, const std::string& change) {
         proto = p.substr(slash + 1);
         p = p.substr(0, slash);
       }
-      std::transform(proto.begin(), proto.end(), proto.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      proto = core::ToLower(proto);
       if (p.empty() || !std::all_of(p.begin(), p.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)) || ch == '-'; }) ||
           (proto != "tcp" && proto != "udp" && proto != "sctp")) {
         return err("invalid port \"" + p + "/" + proto + "\"");

@@ -144,13 +144,9 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   std::optional<core::Error> lower_error;
   if (!lowered.ok()) lower_error = lowered.error();
   for (auto& w : expansion) {
-    // Variables may come from a base image we could not see: do not guess about those stages.
-    bool unknown_base = false;
-    for (auto& st : df.stages) {
-      int end = st.index + 1 < static_cast<int>(df.stages.size()) ? df.stages[static_cast<size_t>(st.index + 1)].range.start_line : 1 << 30;
-      if (w.line >= st.range.start_line && w.line < end && !resolver.unknown.empty() && w.rule == "UndefinedVar") unknown_base = true;
-    }
-    if (!unknown_base) warnings.push_back(w);
+    // Variables may come from a base image we could not see: do not guess while any is unknown.
+    if (w.rule == "UndefinedVar" && !resolver.unknown.empty()) continue;
+    warnings.push_back(w);
   }
   warnings = frontend::FilterWarnings(std::move(warnings), cfg);
   for (auto& w : warnings) {

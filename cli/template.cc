@@ -92,7 +92,6 @@ core::Result<std::string> Template::Execute(const Json& data) const {
       continue;
     }
     const Json* cur = &data;
-    static const Json kNull = nullptr;
     for (auto& name : p.path) {
       if (!cur->is_object()) return Error(Code::kInvalidArgument, "template: can't evaluate field " + name);
       auto it = cur->find(name);
@@ -107,7 +106,6 @@ core::Result<std::string> Template::Execute(const Json& data) const {
     } else {
       out += GoString(*cur);
     }
-    (void)kNull;
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/path.h"
 #include "image/compression.h"
+#include "image/layer.h"
 #include "image/media_types.h"
 
 namespace xbuild::cache {
@@ -274,17 +275,13 @@ Result<Entry> FindFile(const std::map<std::string, Entry>& files, const std::str
   return it->second;
 }
 
-Result<std::string> LayerMediaType(ImageStore& store, const Digest& d, bool oci) {
-  XB_ASSIGN(core::UniqueFd fd, store.content().OpenBlob(d));
-  unsigned char magic[4] = {};
-  ssize_t n = ::pread(fd.get(), magic, sizeof magic, 0);
-  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-    return std::string(oci ? image::media::kOciLayerGzip : image::media::kDockerLayerGzip);
+std::string_view DockerLayerType(image::Compression c) {
+  switch (c) {
+    case image::Compression::kGzip: return image::media::kDockerLayerGzip;
+    case image::Compression::kZstd: return image::media::kDockerLayerZstd;
+    case image::Compression::kNone: break;
   }
-  if (n >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd) {
-    return std::string(oci ? image::media::kOciLayerZstd : image::media::kDockerLayerZstd);
-  }
-  return std::string(oci ? image::media::kOciLayer : image::media::kDockerLayer);
+  return image::media::kDockerLayer;
 }
 
 Result<std::vector<LoadedImage>> LoadOci(ImageStore& store, const std::map<std::string, Entry>& files) {
@@ -342,12 +339,12 @@ Result<std::vector<LoadedImage>> LoadDocker(ImageStore& store, const std::map<st
     m.config = {std::string(image::media::kDockerConfig), cfg.digest, cfg.size, {}, {}, {}, ""};
     for (size_t i = 0; i < layer_paths.size(); ++i) {
       XB_ASSIGN(Entry layer, FindFile(files, layer_paths[i]));
-      XB_ASSIGN(std::string mt, LayerMediaType(store, layer.digest, false));
-      Digest diff_id = layer.digest;
-      if (mt != image::media::kDockerLayer) {
-        XB_ASSIGN(core::UniqueFd fd, store.content().OpenBlob(layer.digest));
-        XB_ASSIGN(image::DecompressResult dr, image::Decompress(fd.get(), -1));
-        diff_id = dr.digest;
+      XB_ASSIGN(core::UniqueFd fd, store.content().OpenBlob(layer.digest));
+      XB_ASSIGN(image::Compression compression, image::DetectCompression(fd.get()));
+      std::string mt(DockerLayerType(compression));
+      Digest diff_id = layer.digest;  // an uncompressed layer's digest is its diff_id
+      if (compression != image::Compression::kNone) {
+        XB_ASSIGN_CTX(diff_id, image::ComputeDiffId(fd.get()), layer_paths[i]);
       }
       if (diff_id != config.diff_ids[i]) {
         return Error(Code::kDataLoss, "layer " + layer_paths[i] + ": diff_id " + diff_id.String() +
@@ -423,10 +420,13 @@ Result<std::vector<LoadedImage>> LoadLeased(ImageStore& store, int in_fd, const 
     }
     files[name] = {d, size};
   }
-  for (int round = 0; round < 8; ++round) {
+  // Links may point at links: resolve until nothing changes (at most one pass per link).
+  for (size_t pass = 0; pass <= links.size(); ++pass) {
+    size_t before = files.size();
     for (auto& [name, target] : links) {
       if (auto it = files.find(target); it != files.end()) files.emplace(name, it->second);
     }
+    if (files.size() == before) break;
   }
   if (count == 0) return Error(Code::kInvalidArgument, "empty archive");
   std::vector<LoadedImage> out;

@@ -1,5 +1,7 @@
 #include "core/strings.h"
 
+#include <cctype>
+
 namespace xbuild::core {
 
 std::vector<std::string> Split(std::string_view s, char sep) {
@@ -22,6 +24,18 @@ std::string Trim(std::string_view s) {
   if (b == std::string_view::npos) return "";
   size_t e = s.find_last_not_of(kSpace);
   return std::string(s.substr(b, e - b + 1));
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string ToUpper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
 }
 
 }  // namespace xbuild::core

@@ -11,5 +11,8 @@ namespace xbuild::core {
 std::vector<std::string> Split(std::string_view s, char sep);
 // Strips spaces, tabs, CR and LF from both ends.
 std::string Trim(std::string_view s);
+// ASCII case mapping (keywords, header names, hex).
+std::string ToLower(std::string_view s);
+std::string ToUpper(std::string_view s);
 
 }  // namespace xbuild::core

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <set>
 
+#include "core/strings.h"
+
 namespace xbuild::frontend {
 
 using core::Code;
@@ -15,11 +17,6 @@ std::string Where(std::string_view filename, int line) {
 }
 
 namespace {
-
-std::string Upper(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
-  return s;
-}
 
 // Parsed --flags of one instruction: name -> values (repeatable flags keep all).
 class FlagSet {
@@ -95,7 +92,7 @@ Result<std::string> OneArg(const Node& n, const std::string& where, const std::s
 
 Result<Instruction> ToInstruction(const Node& n, std::string_view filename) {
   Instruction inst;
-  inst.keyword = Upper(n.keyword);
+  inst.keyword = core::ToUpper(n.keyword);
   inst.keyword_original = n.keyword_original.empty() ? inst.keyword : n.keyword_original;
   inst.original = n.original;
   inst.range = {n.start_line, n.end_line};
@@ -111,7 +108,7 @@ Result<Instruction> ToInstruction(const Node& n, std::string_view filename) {
     c.platform = f.Get("platform");
     if (n.args.size() == 1) {
       c.image = n.args[0];
-    } else if (n.args.size() == 3 && Upper(n.args[1]) == "AS") {
+    } else if (n.args.size() == 3 && core::ToUpper(n.args[1]) == "AS") {
       c.image = n.args[0];
       c.name = n.args[2];
     } else {
@@ -202,7 +199,7 @@ Result<Instruction> ToInstruction(const Node& n, std::string_view filename) {
   } else if (kw == "ONBUILD") {
     XB_TRY(flags({}));
     if (!n.next) return Error(Code::kInvalidArgument, where + "requires an instruction");
-    std::string nested = Upper(n.next->keyword);
+    std::string nested = core::ToUpper(n.next->keyword);
     if (nested == "ONBUILD") return Error(Code::kInvalidArgument, where + "chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
     if (nested == "FROM" || nested == "MAINTAINER") {
       return Error(Code::kInvalidArgument, where + nested + " isn't allowed as an ONBUILD trigger");
@@ -217,7 +214,7 @@ Result<Instruction> ToInstruction(const Node& n, std::string_view filename) {
     XB_ASSIGN(FlagSet f, flags({"interval", "timeout", "start-period", "start-interval", "retries"}));
     if (n.args.empty()) return Error(Code::kInvalidArgument, where + "requires an argument (CMD or NONE)");
     HealthcheckCmd c;
-    std::string sub = Upper(n.args[0]);
+    std::string sub = core::ToUpper(n.args[0]);
     if (sub == "NONE") {
       if (n.args.size() > 1) return Error(Code::kInvalidArgument, where + "NONE takes no arguments");
       if (!n.flags.empty()) return Error(Code::kInvalidArgument, where + "options cannot be used with NONE");

@@ -78,9 +78,7 @@ std::string AsWord(const std::string& from_line) {
   }
   if (!cur.empty()) words.push_back(cur);
   for (size_t i = 1; i + 1 < words.size(); ++i) {
-    std::string u = words[i];
-    std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
-    if (u == "AS" && !words[i].starts_with("--")) return words[i];
+    if (core::ToUpper(words[i]) == "AS" && !words[i].starts_with("--")) return words[i];
   }
   return "";
 }
@@ -92,7 +90,7 @@ bool LooksSecret(const std::string& name) {
                                        "pword", "passwd", "secret", "token"};
   bool secret = false;
   for (auto word : core::Split(name, '_')) {
-    std::transform(word.begin(), word.end(), word.begin(), [](unsigned char c) { return std::tolower(c); });
+    word = core::ToLower(word);
     if (word == "public") return false;
     for (const char* s : kSecretWords) secret = secret || word == s;
   }
@@ -174,8 +172,7 @@ std::vector<Warning> LintAst(const Dockerfile& df) {
     int line = st.range.start_line;
     if (!st.name.empty()) {
       if (!IsLower(st.name)) out.push_back({"StageNameCasing", "Stage name '" + st.name + "' should be lowercase", line});
-      std::string low = st.name;
-      std::transform(low.begin(), low.end(), low.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string low = core::ToLower(st.name);
       if (names.count(low)) out.push_back({"DuplicateStageName", "Duplicate stage name \"" + st.name + "\", stage names should be unique", line});
       names[low] = line;
       std::string as = AsWord(st.from_original);

@@ -21,11 +21,6 @@ namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
 // Variables visible to an instruction: the stage's ARGs, overridden by its ENV.
 class VarEnv : public Env {
  public:
@@ -92,7 +87,7 @@ Result<int64_t> ParseDurationNs(const std::string& text, const std::string& wher
   return total;
 }
 
-Result<solver::Mount> ParseRunMount(const std::string& spec, int stage_input, const std::string& where) {
+Result<solver::Mount> ParseRunMount(const std::string& spec, const std::string& where) {
   solver::Mount m;
   m.type = solver::MountType::kBind;
   m.readonly = true;
@@ -101,7 +96,7 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, int stage_input, co
   for (auto& field : core::Split(spec, ',')) {
     if (field.empty()) continue;
     auto eq = field.find('=');
-    std::string k = Lower(eq == std::string::npos ? field : field.substr(0, eq));
+    std::string k = core::ToLower(eq == std::string::npos ? field : field.substr(0, eq));
     std::string v = eq == std::string::npos ? "" : field.substr(eq + 1);
     if (k == "type") type = v;
     else kvs.emplace_back(k, v);
@@ -133,8 +128,22 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, int stage_input, co
   if (m.type == solver::MountType::kSecret && m.dest.empty() && !m.secret_id.empty()) m.dest = "/run/secrets/" + m.secret_id;
   if (m.type == solver::MountType::kSsh && m.dest.empty()) m.dest = "/run/buildkit/ssh_agent.0";
   // An empty target is relative like any other: it mounts on the working directory.
-  (void)stage_input;
   return m;
+}
+
+// The `from=` of a --mount spec ("" when absent).
+std::string MountFrom(const std::string& spec) {
+  for (auto& field : core::Split(spec, ',')) {
+    if (field.starts_with("from=")) return field.substr(5);
+  }
+  return "";
+}
+
+// The heredoc a COPY/ADD source word names ("<<EOF" or "<<-EOF"), if any.
+const Heredoc* FindHeredoc(const std::vector<Heredoc>& heredocs, const std::string& source) {
+  for (auto& h : heredocs)
+    if (source == "<<" + h.name || source == "<<-" + h.name) return &h;
+  return nullptr;
 }
 
 bool ValidChmod(const std::string& s) {
@@ -181,7 +190,7 @@ class Lowerer {
   Result<int> FindStage(const std::string& name, int current, int line, const std::string& what);
   Status ComputeDeps();
   Status LowerStage(int i);
-  Status Dispatch(StageState& st, const Instruction& inst, bool trigger);
+  Status Dispatch(StageState& st, const Instruction& inst);
   VarEnv EnvFor(const StageState& st) const;
   void AddHistory(StageState& st, const std::string& created_by, bool empty_layer);
   Result<Output> ContextSource(const std::vector<std::string>& includes);
@@ -276,9 +285,9 @@ Status Lowerer::ResolveMetaArgs() {
 }
 
 Result<int> Lowerer::FindStage(const std::string& name, int current, int line, const std::string& what) {
-  std::string want = Lower(name);
+  std::string want = core::ToLower(name);
   for (auto& st : df_.stages) {
-    if (!st.name.empty() && Lower(st.name) == want) {
+    if (!st.name.empty() && core::ToLower(st.name) == want) {
       if (st.index == current) {
         return Error(Code::kInvalidArgument, Where(line) + what + ": circular dependency detected on stage: " + name);
       }
@@ -301,12 +310,8 @@ Status Lowerer::ComputeDeps() {
       std::string from;
       if (auto* c = std::get_if<CopyCmd>(&inst.data)) from = c->from;
       if (auto* r = std::get_if<RunCmd>(&inst.data)) {
-        for (auto& m : r->mounts) {
-          auto pos = m.find("from=");
-          if (pos != std::string::npos && (pos == 0 || m[pos - 1] == ',')) {
-            from = m.substr(pos + 5, m.find(',', pos) == std::string::npos ? std::string::npos : m.find(',', pos) - pos - 5);
-          }
-        }
+        for (auto& m : r->mounts)
+          if (std::string f = MountFrom(m); !f.empty()) from = f;
       }
       if (from.empty() || from.find('$') != std::string::npos) continue;
       if (IsNumber(from)) {
@@ -358,7 +363,7 @@ Status Lowerer::LowerStage(int i) {
     st.fs = b.fs;
     st.config = b.config;
     triggers = st.config.config.on_build;
-  } else if (Lower(base) == "scratch") {
+  } else if (core::ToLower(base) == "scratch") {
     st.config.os = platform.os;
     st.config.architecture = platform.architecture;
     st.config.variant = platform.variant;
@@ -389,15 +394,15 @@ Status Lowerer::LowerStage(int i) {
     }
     XB_ASSIGN(Instruction inst, ToInstruction(parsed->children[0], df_.filename));
     inst.range = stage.range;
-    XB_TRY(Dispatch(st, inst, true));
+    XB_TRY(Dispatch(st, inst));
   }
-  for (auto& inst : stage.commands) XB_TRY(Dispatch(st, inst, false));
+  for (auto& inst : stage.commands) XB_TRY(Dispatch(st, inst));
   in_stage_ = false;
   st.lowered = true;
   return core::Ok();
 }
 
-Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) {
+Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
   const int line = inst.range.start_line;
   const std::string& kw = inst.keyword;
   std::string where = Where(line) + kw + ": ";
@@ -405,7 +410,6 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
   known_names_.clear();
   for (auto& [k, v] : env.vars) known_names_.insert(k);
   for (auto& n : st.declared_args) known_names_.insert(n);
-  (void)trigger;
   const int stage_no = st.index;
   solver::VertexMeta meta;
   meta.source_line = line;
@@ -490,14 +494,10 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
           std::vector<Output> inputs{st.fs};
           for (auto& spec : c.mounts) {
             XB_ASSIGN(std::string expanded, Expand(spec, env, line, kw));
-            XB_ASSIGN(solver::Mount m, ParseRunMount(expanded, 0, where));
+            XB_ASSIGN(solver::Mount m, ParseRunMount(expanded, where));
             if (m.dest.empty() || m.dest[0] != '/') m.dest = core::CleanPath(op.cwd + "/" + m.dest);
             // The source of a bind/cache mount: a stage, an image, or the context.
-            std::string from;
-            if (auto p = expanded.find("from="); p != std::string::npos) {
-              auto e = expanded.find(',', p);
-              from = expanded.substr(p + 5, e == std::string::npos ? std::string::npos : e - p - 5);
-            }
+            std::string from = MountFrom(expanded);
             if (m.type == solver::MountType::kBind || (m.type == solver::MountType::kCache && !from.empty())) {
               Output src;
               if (from.empty()) {
@@ -544,9 +544,10 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
           XB_ASSIGN(std::string dest, Expand(c.dest, env, line, kw));
           std::vector<std::string> sources;
           for (auto& s : c.sources) {
-            bool heredoc = false;
-            for (auto& h : c.heredocs) heredoc = heredoc || s == "<<" + h.name || s == "<<-" + h.name || s.starts_with("<<") ;
-            if (heredoc) { sources.push_back(s); continue; }
+            if (FindHeredoc(c.heredocs, s)) {
+              sources.push_back(s);
+              continue;
+            }
             XB_ASSIGN(std::string e, Expand(s, env, line, kw));
             sources.push_back(e);
           }
@@ -587,16 +588,13 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
           } else {
             std::vector<std::string> includes;
             for (auto& s : sources)
-              if (!s.starts_with("<<") && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(s));
+              if (!FindHeredoc(c.heredocs, s) && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(s));
             XB_ASSIGN(src, ContextSource(includes));
           }
           solver::FileOp fop;
           std::vector<Output> inputs{c.link ? Output{} : st.fs, src};
           for (auto& s : sources) {
-            const Heredoc* hd = nullptr;
-            for (auto& h : c.heredocs)
-              if (s == "<<" + h.name || s == "<<-" + h.name) hd = &h;
-            if (hd) {
+            if (const Heredoc* hd = FindHeredoc(c.heredocs, s)) {
               solver::MkfileAction mk;
               mk.path = dest_dir ? abs_dest + hd->name : abs_dest;
               mk.data = hd->content;
@@ -679,7 +677,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
             for (auto w : words) {
               std::string proto = "tcp";
               if (auto slash = w.find('/'); slash != std::string::npos) {
-                proto = Lower(w.substr(slash + 1));
+                proto = core::ToLower(w.substr(slash + 1));
                 w = w.substr(0, slash);
               }
               if (auto colon = w.rfind(':'); colon != std::string::npos) w = w.substr(colon + 1);
@@ -720,9 +718,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst, bool trigger) 
         } else if constexpr (std::is_same_v<T, OnbuildCmd>) {
           std::string expr = c.expression;
           // Store the trigger without the ONBUILD keyword, as Docker does.
-          std::string upper = expr.substr(0, 7);
-          std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char ch) { return std::toupper(ch); });
-          if (upper == "ONBUILD") expr.erase(0, expr.find_first_not_of(" \t", 7));
+          if (core::ToUpper(expr.substr(0, 7)) == "ONBUILD") expr.erase(0, expr.find_first_not_of(" \t", 7));
           cc.on_build.push_back(expr);
           AddHistory(st, "ONBUILD " + expr, true);
         } else if constexpr (std::is_same_v<T, FromCmd>) {
@@ -741,7 +737,7 @@ Result<LowerResult> Lowerer::Run() {
   if (!opts_.target.empty()) {
     target = -1;
     for (auto& st : df_.stages)
-      if (!st.name.empty() && Lower(st.name) == Lower(opts_.target)) target = st.index;
+      if (!st.name.empty() && core::ToLower(st.name) == core::ToLower(opts_.target)) target = st.index;
     if (target < 0) return Error(Code::kNotFound, "target stage \"" + opts_.target + "\" could not be found");
   }
   XB_TRY(LowerStage(target));

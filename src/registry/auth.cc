@@ -17,12 +17,6 @@ using core::Json;
 
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string UrlEscape(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
@@ -69,10 +63,10 @@ std::vector<Challenge> ParseChallenges(std::string_view h) {
       } else {
         while (i < h.size() && h[i] != ',' && h[i] != ' ') value += h[i++];
       }
-      if (!out.empty()) out.back().params[Lower(token)] = value;
+      if (!out.empty()) out.back().params[core::ToLower(token)] = value;
       continue;
     }
-    out.push_back(Challenge{Lower(token), {}});
+    out.push_back(Challenge{core::ToLower(token), {}});
   }
   return out;
 }
@@ -183,7 +177,7 @@ Result<std::optional<Credentials>> CredentialStore::Get(std::string_view host) c
     std::string kh = k;
     if (size_t p = kh.find("://"); p != std::string::npos) kh = kh.substr(p + 3);
     kh = kh.substr(0, kh.find('/'));
-    if (k == key || Lower(kh) == Lower(host) || (IsDockerHub(host) && IsDockerHub(kh))) {
+    if (k == key || core::ToLower(kh) == core::ToLower(host) || (IsDockerHub(host) && IsDockerHub(kh))) {
       entry = &v;
       if (k == key) break;
     }

@@ -19,12 +19,6 @@ using core::Error;
 
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 const char* ReasonPhrase(long status) {
   switch (status) {
     case 400: return "Bad Request";
@@ -84,7 +78,7 @@ size_t OnHeader(char* data, size_t size, size_t n, void* ud) {
   }
   size_t colon = line.find(':');
   if (colon != std::string_view::npos) {
-    t->resp->headers.emplace(Lower(core::Trim(line.substr(0, colon))),
+    t->resp->headers.emplace(core::ToLower(core::Trim(line.substr(0, colon))),
                              core::Trim(line.substr(colon + 1)));
   }
   return size * n;
@@ -172,7 +166,7 @@ std::string UrlHost(std::string_view url) {
   size_t end = rest.find_first_of("/?#");
   std::string_view auth = rest.substr(0, end);
   if (size_t at = auth.rfind('@'); at != std::string_view::npos) auth = auth.substr(at + 1);
-  return Lower(auth);
+  return core::ToLower(auth);
 }
 
 std::string ResolveUrl(std::string_view base, std::string_view location) {
@@ -236,7 +230,7 @@ bool CurlTransport::IsInsecure(const std::string& host) const {
                                            : host.substr(0, host.rfind(':'));
   if (bare == "localhost" || bare.starts_with("127.") || bare == "[::1]") return true;
   for (const auto& h : opts_.insecure_registries) {
-    if (Lower(h) == host) return true;
+    if (core::ToLower(h) == host) return true;
   }
   return false;
 }
@@ -382,7 +376,7 @@ Result<Response> CurlTransport::Do(const Request& original) {
       return Error(Code::kPermissionDenied, req.url + ": refusing redirect from https to " + next);
     }
     if (UrlHost(next) != origin_host) {
-      std::erase_if(req.headers, [](const auto& kv) { return Lower(kv.first) == "authorization"; });
+      std::erase_if(req.headers, [](const auto& kv) { return core::ToLower(kv.first) == "authorization"; });
     }
     if (s == 303 || ((s == 301 || s == 302) && req.method == "POST")) {
       req.method = "GET";

@@ -29,14 +29,9 @@ class CliImageTest : public ::testing::Test {
     for (const char* tool : {"skopeo", "umoci", "tar"}) {
       ASSERT_FALSE(core::LookPath(tool).empty()) << tool << " is missing: run scripts/setup-deps.sh";
     }
-    busybox_ = core::Exists("/bin/busybox") ? "/bin/busybox" : core::LookPath("busybox");
-    ASSERT_FALSE(busybox_.empty()) << "busybox-static is missing: run scripts/setup-deps.sh";
     root_ = tmp_.Sub("state");
     rootfs_ = tmp_.Sub("rootfs");
-    ASSERT_TRUE(core::MkdirAll(rootfs_ + "/bin").ok());
-    ASSERT_TRUE(core::RunChecked({"cp", busybox_, rootfs_ + "/bin/busybox"}).ok());
-    ASSERT_EQ(::symlink("busybox", (rootfs_ + "/bin/sh").c_str()), 0);
-    WriteTestFile(rootfs_, "etc/hello", "hello from xbuild\n");
+    ASSERT_NO_FATAL_FAILURE(testing::MakeBusyboxRootfs(rootfs_));
   }
 
   Out Xb(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
@@ -70,7 +65,7 @@ class CliImageTest : public ::testing::Test {
   }
 
   TempDir tmp_;
-  std::string root_, rootfs_, busybox_;
+  std::string root_, rootfs_;
 };
 
 TEST_F(CliImageTest, ImportImagesInspect) {

@@ -63,13 +63,8 @@ class CliRegistryTest : public ::testing::Test {
     for (const char* tool : {"docker-registry", "skopeo", "htpasswd"}) {
       ASSERT_FALSE(core::LookPath(tool).empty()) << tool << " is missing: run scripts/setup-deps.sh";
     }
-    std::string busybox = core::Exists("/bin/busybox") ? "/bin/busybox" : core::LookPath("busybox");
-    ASSERT_FALSE(busybox.empty()) << "busybox-static is missing: run scripts/setup-deps.sh";
     rootfs_ = tmp_.Sub("rootfs");
-    ASSERT_TRUE(core::MkdirAll(rootfs_ + "/bin").ok());
-    ASSERT_TRUE(core::RunChecked({"cp", busybox, rootfs_ + "/bin/busybox"}).ok());
-    ASSERT_EQ(::symlink("busybox", (rootfs_ + "/bin/sh").c_str()), 0);
-    WriteTestFile(rootfs_, "etc/hello", "hello from xbuild\n");
+    ASSERT_NO_FATAL_FAILURE(testing::MakeBusyboxRootfs(rootfs_));
     root_ = tmp_.Sub("state");
     docker_config_ = tmp_.Sub("docker-config");
   }

@@ -1,12 +1,14 @@
 #include "unit/test_util.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "core/fs.h"
+#include "core/subprocess.h"
 
 namespace xbuild::testing {
 
@@ -33,6 +35,15 @@ std::string ReadTestFile(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+void MakeBusyboxRootfs(const std::string& dir) {
+  std::string busybox = core::Exists("/bin/busybox") ? "/bin/busybox" : core::LookPath("busybox");
+  ASSERT_FALSE(busybox.empty()) << "busybox-static is missing: run scripts/setup-deps.sh";
+  ASSERT_TRUE(core::MkdirAll(dir + "/bin").ok());
+  ASSERT_TRUE(core::RunChecked({"cp", busybox, dir + "/bin/busybox"}).ok());
+  ASSERT_EQ(::symlink("busybox", (dir + "/bin/sh").c_str()), 0);
+  WriteTestFile(dir, "etc/hello", "hello from xbuild\n");
 }
 
 }  // namespace xbuild::testing

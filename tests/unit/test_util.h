@@ -28,4 +28,8 @@ void WriteTestFile(const std::string& root, std::string_view rel, std::string_vi
                    int mode = 0644);
 std::string ReadTestFile(const std::string& path);
 
+// A minimal root filesystem from Debian's busybox-static: bin/busybox, bin/sh -> busybox,
+// etc/hello. Fails the calling test when busybox is missing.
+void MakeBusyboxRootfs(const std::string& dir);
+
 }  // namespace xbuild::testing
