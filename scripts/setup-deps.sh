@@ -11,7 +11,9 @@ PACKAGES=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libsqlite3-dev
   libzstd-dev zlib1g-dev
   # runtime parts and independent checkers used by the tests
-  runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd
+  runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd openssl iproute2
+  # peers for interop tests and bench/ (a real dockerd, buildah)
+  docker.io buildah
 )
 
 missing=()

@@ -281,31 +281,77 @@ Status Authenticator::Ping() {
   return core::Ok();
 }
 
+namespace {
+
+// A token endpoint's answer: {"token"|"access_token": .., "expires_in": ..}.
+Result<std::pair<std::string, int64_t>> ParseTokenResponse(const Response& resp, const std::string& realm,
+                                                           size_t max_body) {
+  XB_ASSIGN(Json j, core::ParseJson(resp.body, "token response", max_body));
+  std::string token = core::GetOptString(j, "token").value_or(core::GetOptString(j, "access_token").value_or(""));
+  if (token.empty()) return Error(Code::kInvalidArgument, "token response from " + realm + " has no token");
+  int64_t expires = 0;
+  if (j.contains("expires_in") && j["expires_in"].is_number_integer()) expires = j["expires_in"].get<int64_t>();
+  return std::make_pair(token, expires);
+}
+
+}  // namespace
+
 Result<std::string> Authenticator::FetchToken(const Challenge& c, const std::string& scope,
                                               const std::optional<Credentials>& creds) {
   auto realm = c.params.find("realm");
   if (realm == c.params.end()) return Error(Code::kInvalidArgument, "bearer challenge without realm");
-  std::string url = realm->second;
-  std::string q;
-  if (auto s = c.params.find("service"); s != c.params.end()) q += "service=" + UrlEscape(s->second);
-  if (!scope.empty()) q += std::string(q.empty() ? "" : "&") + "scope=" + UrlEscape(scope);
-  if (!q.empty()) url += (url.find('?') == std::string::npos ? "?" : "&") + q;
-  Request req;
-  req.url = url;
-  req.max_body = 1024 * 1024;
-  if (creds && !creds->username.empty()) {
-    req.headers.emplace_back("Authorization", "Basic " + Base64Encode(creds->username + ":" + creds->password));
+  std::string service = c.params.count("service") ? c.params.at("service") : "";
+  std::vector<std::string> scopes;
+  for (auto& s : core::Split(scope, ' ')) {
+    if (!s.empty()) scopes.push_back(s);
   }
-  XB_ASSIGN_CTX(Response resp, transport_.Do(req), "fetch token from " + realm->second);
-  if (resp.status != 200) return HttpError(resp).Context("fetch token from " + realm->second);
-  XB_ASSIGN(Json j, core::ParseJson(resp.body, "token response", req.max_body));
-  std::string token = core::GetOptString(j, "token").value_or(core::GetOptString(j, "access_token").value_or(""));
-  if (token.empty()) return Error(Code::kInvalidArgument, "token response from " + realm->second + " has no token");
-  int64_t expires = 0;
-  if (j.contains("expires_in") && j["expires_in"].is_number_integer()) expires = j["expires_in"].get<int64_t>();
-  std::string key = realm->second + "|" + (c.params.count("service") ? c.params.at("service") : "") + "|" + scope;
-  tokens_.Put(key, token, expires, std::chrono::steady_clock::now());
-  return token;
+  std::string what = "fetch token from " + realm->second;
+  constexpr size_t kMaxTokenBody = 1024 * 1024;
+  std::optional<std::pair<std::string, int64_t>> got;
+
+  // OAuth2 (what Docker and containerd do with a refresh token or a password): POST a form;
+  // a token server without OAuth2 answers 404/405 and we fall back to GET with Basic.
+  bool oauth = creds && (!creds->identity_token.empty() || (!creds->username.empty() && !creds->password.empty()));
+  if (oauth) {
+    Request post;
+    post.method = "POST";
+    post.url = realm->second;
+    post.max_body = kMaxTokenBody;
+    post.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    std::string form = "client_id=xbuild&service=" + UrlEscape(service);
+    if (!scopes.empty()) form += "&scope=" + UrlEscape(scope);
+    if (!creds->identity_token.empty()) {
+      form += "&grant_type=refresh_token&refresh_token=" + UrlEscape(creds->identity_token);
+    } else {
+      form += "&grant_type=password&username=" + UrlEscape(creds->username) + "&password=" + UrlEscape(creds->password);
+    }
+    post.body = std::move(form);
+    XB_ASSIGN_CTX(Response resp, transport_.Do(post), what);
+    if (resp.status == 200) {
+      XB_ASSIGN_CTX(got, ParseTokenResponse(resp, realm->second, kMaxTokenBody), what);
+    } else if (resp.status != 404 && resp.status != 405 && !(resp.status == 401 && creds->identity_token.empty())) {
+      return HttpError(resp).Context(what);
+    }
+  }
+  if (!got) {
+    std::string url = realm->second;
+    std::string q;
+    if (!service.empty()) q += "service=" + UrlEscape(service);
+    for (const auto& s : scopes) q += std::string(q.empty() ? "" : "&") + "scope=" + UrlEscape(s);
+    if (!q.empty()) url += (url.find('?') == std::string::npos ? "?" : "&") + q;
+    Request req;
+    req.url = url;
+    req.max_body = kMaxTokenBody;
+    if (creds && !creds->username.empty()) {
+      req.headers.emplace_back("Authorization", "Basic " + Base64Encode(creds->username + ":" + creds->password));
+    }
+    XB_ASSIGN_CTX(Response resp, transport_.Do(req), what);
+    if (resp.status != 200) return HttpError(resp).Context(what);
+    XB_ASSIGN_CTX(got, ParseTokenResponse(resp, realm->second, kMaxTokenBody), what);
+  }
+  std::string key = realm->second + "|" + service + "|" + scope;
+  tokens_.Put(key, got->first, got->second, std::chrono::steady_clock::now());
+  return got->first;
 }
 
 Result<std::string> Authenticator::AuthHeader(const std::string& scope, bool fresh) {
@@ -338,6 +384,17 @@ Result<Response> Authenticator::Do(Request req, const std::string& scope) {
     XB_ASSIGN(std::string auth, AuthHeader(scope, attempt > 0));
     if (!auth.empty()) req.headers.emplace_back("Authorization", auth);
     XB_ASSIGN(Response resp, transport_.Do(req));
+    if (resp.status == 401 && attempt > 0) {
+      // Still refused with a fresh token: say which access was missing.
+      for (const auto& h : resp.HeaderAll("www-authenticate")) {
+        for (auto& c : ParseChallenges(h)) {
+          if (c.params["error"] == "insufficient_scope") {
+            std::string want = c.params.count("scope") ? c.params["scope"] : scope;
+            return Error(Code::kPermissionDenied, host_ + ": insufficient scope: the credentials do not grant " + want);
+          }
+        }
+      }
+    }
     if (resp.status != 401 || attempt > 0) return resp;
     // A 401 after a ping: the challenge may have changed (or the token expired early).
     std::lock_guard<std::mutex> l(mu_);

@@ -1,25 +1,16 @@
 // Push, pull, login and manifest inspect against a real registry (Debian's docker-registry 2.8)
 // on a loopback port, cross-checked with skopeo. Needs: docker-registry, skopeo, htpasswd
 // (apache2-utils), busybox-static (scripts/setup-deps.sh installs them). Talks only to 127.0.0.1.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
-
-#include <chrono>
-#include <thread>
 
 #include "cache/content_store.h"
 #include "core/digest.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
+#include "integration/registry_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild {
@@ -33,30 +24,6 @@ struct Out {
   std::string out, err;
 };
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool CanConnect(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
 class CliRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -69,39 +36,13 @@ class CliRegistryTest : public ::testing::Test {
     docker_config_ = tmp_.Sub("docker-config");
   }
 
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-
   // Starts docker-registry; `auth` is extra YAML for the top level (htpasswd).
   void StartRegistry(const std::string& auth = "") {
-    port_ = FreePort();
-    storage_ = tmp_.Sub("registry");
-    ASSERT_TRUE(core::MkdirAll(storage_).ok());
-    std::string cfg = "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " +
-                      storage_ + "\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:" +
-                      std::to_string(port_) + "\n" + auth;
-    WriteTestFile(tmp_.path(), "registry.yml", cfg);
-    std::string log = tmp_.Sub("registry.log");
-    std::string c = tmp_.Sub("registry.yml");
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::execlp("docker-registry", "docker-registry", "serve", c.c_str(), nullptr);
-      ::_exit(127);
-    }
-    for (int i = 0; i < 200 && !CanConnect(port_); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_TRUE(CanConnect(port_)) << testing::ReadTestFile(log);
-    host_ = "127.0.0.1:" + std::to_string(port_);
+    testing::RegistryProcess::Options o;
+    o.extra_yaml = auth;
+    ASSERT_NO_FATAL_FAILURE(registry_.Start(tmp_.Sub("registry"), o));
+    host_ = registry_.host();
+    storage_ = registry_.storage();
   }
 
   Out Xb(std::vector<std::string> args, const std::string& root = "", const std::string& stdin_data = "") {
@@ -150,8 +91,7 @@ class CliRegistryTest : public ::testing::Test {
 
   TempDir tmp_;
   std::string rootfs_, root_, docker_config_, storage_, host_;
-  int port_ = 0;
-  pid_t pid_ = -1;
+  testing::RegistryProcess registry_;
 };
 
 TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
@@ -227,7 +167,7 @@ TEST_F(CliRegistryTest, CorruptBlobFailsPullAndLeavesNothing) {
   ASSERT_EQ(m.code, 0) << m.err;
   auto man = core::Json::parse(m.out);
   std::string layer = man["layers"][0]["digest"].get<std::string>().substr(7);
-  std::string data = storage_ + "/docker/registry/v2/blobs/sha256/" + layer.substr(0, 2) + "/" + layer + "/data";
+  std::string data = registry_.BlobPath(layer);
   ASSERT_TRUE(core::Exists(data));
   std::string bytes = testing::ReadTestFile(data);
   bytes[bytes.size() / 2] ^= 0x55;
@@ -254,8 +194,7 @@ TEST_F(CliRegistryTest, ResumesAnInterruptedLayerDownload) {
   auto man = core::Json::parse(Xb({"manifest", "inspect", ref}).out);
   std::string hex = man["layers"][0]["digest"].get<std::string>().substr(7);
   int64_t size = man["layers"][0]["size"].get<int64_t>();
-  std::string bytes = testing::ReadTestFile(storage_ + "/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" +
-                                            hex + "/data");
+  std::string bytes = testing::ReadTestFile(registry_.BlobPath(hex));
   ASSERT_EQ(static_cast<int64_t>(bytes.size()), size);
   // A pull that died halfway: its ingest holds the first half of the layer.
   std::string root2 = tmp_.Sub("state2");

@@ -1,0 +1,63 @@
+// What the registry integration tests share: free loopback ports, running tools, and a real
+// docker-registry (Debian's 2.8) started on a chosen address and stopped (or killed) at will.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "core/subprocess.h"
+
+namespace xbuild::testing {
+
+// A TCP port free on `ip` right now.
+int FreePort(const std::string& ip = "127.0.0.1");
+bool CanConnect(const std::string& ip, int port);
+
+struct ToolOut {
+  int code = -1;
+  std::string out, err;
+};
+// Runs argv to completion; a launch failure fails the calling test and returns code -1.
+ToolOut RunTool(const std::vector<std::string>& argv, const core::RunOptions& opts = {});
+
+class RegistryProcess {
+ public:
+  struct Options {
+    std::string ip = "127.0.0.1";
+    int port = 0;            // 0: a free port
+    std::string http_yaml;   // extra keys of the `http:` section, each line indented 2 (e.g. tls)
+    std::string extra_yaml;  // extra top-level sections (auth, ...)
+  };
+  RegistryProcess() = default;
+  ~RegistryProcess() { Stop(); }
+  RegistryProcess(const RegistryProcess&) = delete;
+  RegistryProcess& operator=(const RegistryProcess&) = delete;
+
+  // Writes <dir>/registry.yml (storage in <dir>/storage, a fixed http.secret so upload
+  // sessions survive a restart) and starts docker-registry; waits until it accepts connections.
+  // Fails the calling test (use ASSERT_NO_FATAL_FAILURE) when it does not come up.
+  void Start(const std::string& dir, Options opts);
+  void Start(const std::string& dir) { Start(dir, Options()); }
+  // Sends sig (SIGKILL for a crash) and reaps the process; no-op when not running.
+  void Stop(int sig = SIGTERM);
+  // Starts again with the same config, address and storage.
+  void Restart();
+
+  const std::string& host() const { return host_; }        // "ip:port"
+  const std::string& storage() const { return storage_; }  // filesystem driver's root
+  std::string log() const;
+  // <storage>/docker/registry/v2/blobs/sha256/<xx>/<hex>/data
+  std::string BlobPath(const std::string& hex) const;
+  pid_t pid() const { return pid_; }
+
+ private:
+  void Launch();
+  std::string dir_, storage_, host_, ip_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace xbuild::testing
