@@ -1,8 +1,8 @@
 // xbuild pull [--platform P] [-q] NAME[:TAG|@DIGEST]
 #include <cstdio>
-#include <mutex>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "cli/registry_util.h"
 
 namespace xbuild::cli {
@@ -32,15 +32,10 @@ int RunPull(Cli& cli, const std::vector<std::string>& args) {
     std::printf("%s: Pulling from %s\n", what.c_str(), ref->path.c_str());
     std::fflush(stdout);
   }
-  std::mutex mu;
-  auto progress = [&](const registry::ProgressEvent& ev) {
-    if (quiet || ev.is_config || ev.kind == registry::ProgressEvent::Kind::kPulling) return;
-    std::lock_guard<std::mutex> l(mu);
-    std::printf("%s: %s\n", ev.blob.digest.Short().c_str(),
-                ev.kind == registry::ProgressEvent::Kind::kExists ? "Already exists" : "Pull complete");
-    std::fflush(stdout);
-  };
+  TransferProgress shown(TransferProgress::Mode::kPull, quiet);
+  auto progress = [&](const registry::ProgressEvent& ev) { shown.Handle(ev); };
   auto r = reg->client->Pull(**store, *ref, platform, progress);
+  shown.Finish();
   if (!r.ok()) return cli.Fail(r.error());
   if (!quiet) {
     std::printf("Digest: %s\n", r->digest.String().c_str());

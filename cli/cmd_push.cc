@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "cli/registry_util.h"
 
 namespace xbuild::cli {
@@ -26,13 +27,10 @@ int RunPush(Cli& cli, const std::vector<std::string>& args) {
     std::printf("The push refers to repository [%s]\n", ref->Repository().c_str());
     std::fflush(stdout);
   }
-  auto progress = [&](const registry::ProgressEvent& ev) {
-    if (quiet || ev.is_config) return;
-    std::printf("%s: %s\n", ev.blob.digest.Short().c_str(),
-                ev.kind == registry::ProgressEvent::Kind::kExists ? "Layer already exists" : "Pushed");
-    std::fflush(stdout);
-  };
+  TransferProgress shown(TransferProgress::Mode::kPush, quiet);
+  auto progress = [&](const registry::ProgressEvent& ev) { shown.Handle(ev); };
   auto r = reg->client->Push(**store, pos[0], *ref, progress);
+  shown.Finish();
   if (!r.ok()) return cli.Fail(r.error());
   if (quiet) {
     std::printf("%s\n", ref->String().c_str());

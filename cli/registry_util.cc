@@ -20,8 +20,12 @@ core::Result<RegistrySession> OpenRegistry(Cli& cli) {
   s.transport = std::make_unique<registry::CurlTransport>(std::move(o));
   s.creds = std::make_unique<registry::CredentialStore>(registry::DockerConfigPath());
   registry::CredentialStore* cs = s.creds.get();
+  registry::ClientOptions co;
+  co.mirrors = cli.ctx().config.registry_mirrors;
+  co.upload_state_dir = core::JoinPath(cli.ctx().root, "uploads");
+  co.log = cli.ctx().log;
   s.client = std::make_unique<registry::Client>(
-      *s.transport, [cs](std::string_view host) { return cs->Get(host); });
+      *s.transport, [cs](std::string_view host) { return cs->Get(host); }, std::move(co));
   return s;
 }
 

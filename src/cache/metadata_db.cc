@@ -56,6 +56,15 @@ CREATE TABLE lease_resources (
 );
 CREATE INDEX lease_resources_by_key ON lease_resources(kind, key);
 )sql",
+    // 2: where blobs were pulled from (cross-repository mounts on push).
+    R"sql(
+CREATE TABLE blob_sources (
+  digest     TEXT NOT NULL,
+  registry   TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  PRIMARY KEY (digest, registry, repository)
+);
+)sql",
 };
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 
@@ -452,6 +461,30 @@ Result<std::vector<std::string>> MetadataDb::TagsFor(const Digest& image) {
   XB_ASSIGN(Stmt s,
             Stmt::Prepare(db_.get(), "SELECT name FROM tags WHERE image = ?1 ORDER BY name"));
   s.Bind(1, image);
+  std::vector<std::string> out;
+  for (;;) {
+    XB_ASSIGN(bool row, s.Step());
+    if (!row) return out;
+    out.push_back(s.Text(0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blob sources
+
+Status MetadataDb::AddBlobSource(const Digest& blob, const std::string& registry, const std::string& repository) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "INSERT OR IGNORE INTO blob_sources(digest, registry, repository) "
+                                               "VALUES(?1, ?2, ?3)"));
+    return s.Bind(1, blob).Bind(2, registry).Bind(3, repository).Run();
+  }).Context("record source of " + blob.String());
+}
+
+Result<std::vector<std::string>> MetadataDb::BlobSources(const Digest& blob, const std::string& registry) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT repository FROM blob_sources WHERE digest = ?1 AND "
+                                             "registry = ?2 ORDER BY repository"));
+  s.Bind(1, blob).Bind(2, registry);
   std::vector<std::string> out;
   for (;;) {
     XB_ASSIGN(bool row, s.Step());

@@ -27,6 +27,10 @@
 //   lease_resources(lease TEXT REFERENCES leases(id) ON DELETE CASCADE,
 //                   kind TEXT, key TEXT, PK(lease, kind, key)) INDEX lease_resources_by_key(kind, key)
 //
+// Migration 2:
+//   blob_sources(digest TEXT, registry TEXT, repository TEXT, PK(digest, registry, repository))
+//        -- the registries and repositories a blob was pulled from or pushed to (for mounts).
+//
 // Connection PRAGMAs: busy_timeout=10000, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON.
 //
 // Threads: one MetadataDb may be shared by threads; a recursive mutex serialises its calls (a
@@ -103,6 +107,13 @@ class MetadataDb {
   core::Status DeleteBlobRefs(const core::Digest& parent);  // absent is fine
   core::Result<std::vector<core::Digest>> ChildrenOf(const core::Digest& parent);  // sorted
   core::Result<int64_t> RefCount(const core::Digest& child);  // number of parents referencing it
+
+  // Where a blob came from: a registry host ("docker.io", "127.0.0.1:5000") and repository path.
+  // Push mounts a blob from such a repository instead of uploading it again.
+  core::Status AddBlobSource(const core::Digest& blob, const std::string& registry,
+                             const std::string& repository);
+  core::Result<std::vector<std::string>> BlobSources(const core::Digest& blob,
+                                                     const std::string& registry);  // sorted
 
   // Leases protect resources (kind + key, e.g. "content", "sha256:...") from GC while work is in
   // flight. ttl 0 = no expiry; the id is 32 random hex characters.

@@ -114,7 +114,7 @@ size_t OnRead(char* buf, size_t size, size_t n, void* ud) {
   size_t want = std::min<size_t>(size * n, static_cast<size_t>(left));
   ssize_t got;
   do {
-    got = ::pread(t->req->body_fd, buf, want, t->read_offset);
+    got = ::pread(t->req->body_fd, buf, want, t->req->body_offset + t->read_offset);
   } while (got < 0 && errno == EINTR);
   if (got < 0) {
     t->error = core::SysError("read request body");
@@ -125,6 +125,7 @@ size_t OnRead(char* buf, size_t size, size_t n, void* ud) {
     return CURL_READFUNC_ABORT;
   }
   t->read_offset += got;
+  if (t->req->body_progress) t->req->body_progress(got);
   return static_cast<size_t>(got);
 }
 
@@ -265,8 +266,12 @@ Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
       curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
       curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
+    // certs.d's ca.crt is trusted in addition to the system's CAs (as Docker does).
     std::string ca = FindCertFile(opts_.cert_dirs, host, "ca.crt");
-    if (!ca.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca.c_str());
+    if (!ca.empty()) {
+      curl_easy_setopt(h, CURLOPT_CAINFO, ca.c_str());
+      curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+    }
     std::string cert = FindCertFile(opts_.cert_dirs, host, "client.cert");
     std::string key = FindCertFile(opts_.cert_dirs, host, "client.key");
     if (!cert.empty() && !key.empty()) {
@@ -306,11 +311,26 @@ Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
 
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   CURLcode rc = curl_easy_perform(h);
   curl_slist_free_all(hdrs);
   if (t.error) return std::move(*t.error);
   if (rc != CURLE_OK) {
-    return Error(Code::kUnavailable, req.method + " " + req.url + ": " + curl_easy_strerror(rc));
+    std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR) {
+      // Not retried: the certificate will not become trusted by asking again.
+      return Error(Code::kPermissionDenied,
+                   req.method + " " + req.url + ": TLS: the certificate of " + host + " is not trusted (" + detail +
+                       "); put its CA in certs.d/" + host + "/ca.crt, or list " + host +
+                       " as an insecure registry");
+    }
+    if (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR) {
+      if (https && detail.find("alert") != std::string::npos) {
+        detail += " (the registry may require a client certificate: certs.d/" + host + "/client.cert and client.key)";
+      }
+    }
+    return Error(Code::kUnavailable, req.method + " " + req.url + ": " + detail);
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   resp.url = req.url;

@@ -41,8 +41,11 @@ struct Request {
   std::string url;
   Headers headers;
   std::string body;        // sent when body_fd < 0 (and non-empty, or method is PUT/POST)
-  int body_fd = -1;        // when >= 0: body_length bytes read with pread from offset 0
+  int body_fd = -1;        // when >= 0: body_length bytes read with pread from body_offset
+  int64_t body_offset = 0;
   int64_t body_length = 0;
+  // Called with the number of request-body bytes just handed to the connection (uploads).
+  std::function<void(int64_t)> body_progress;
   // When set, a 2xx response body is streamed here (status passed along: 200 or 206) instead of
   // being kept in Response::body. Returning an error aborts the transfer with that error.
   std::function<Status(long status, std::string_view data)> sink;
