@@ -24,6 +24,15 @@ core::Result<RegistrySession> OpenRegistry(Cli& cli) {
   co.mirrors = cli.ctx().config.registry_mirrors;
   co.upload_state_dir = core::JoinPath(cli.ctx().root, "uploads");
   co.log = cli.ctx().log;
+  // For registries behind proxies that cap request bodies: upload blobs in PATCH chunks.
+  if (const char* c = std::getenv("XBUILD_UPLOAD_CHUNK_SIZE"); c && *c) {
+    char* end = nullptr;
+    long long n = std::strtoll(c, &end, 10);
+    if (*end != '\0' || n < 0) {
+      return core::Error(core::Code::kInvalidArgument, "XBUILD_UPLOAD_CHUNK_SIZE=" + std::string(c) + ": not a byte count");
+    }
+    co.upload_chunk_size = n;
+  }
   s.client = std::make_unique<registry::Client>(
       *s.transport, [cs](std::string_view host) { return cs->Get(host); }, std::move(co));
   return s;

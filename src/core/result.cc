@@ -16,6 +16,7 @@ std::string_view CodeName(Code code) {
     case Code::kInternal: return "internal";
     case Code::kIo: return "i/o";
     case Code::kCancelled: return "cancelled";
+    case Code::kAborted: return "aborted";
   }
   return "unknown";
 }

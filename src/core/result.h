@@ -26,6 +26,7 @@ enum class Code {
   kInternal,
   kIo,
   kCancelled,
+  kAborted,  // an operation the other side gave up on (e.g. a dropped upload session); start over
 };
 
 std::string_view CodeName(Code code);

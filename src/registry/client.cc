@@ -364,14 +364,16 @@ std::string Client::SessionFile(const Endpoint& ep, const Reference& ref, const 
   return core::JoinPath(opts_.upload_state_dir, Digest::Of(ep.host + "/" + ref.path + "@" + d.String()).Hex() + ".json");
 }
 
-std::optional<int64_t> Client::SessionOffset(const Endpoint& ep, const Reference& ref, const std::string& location) {
+Result<std::optional<int64_t>> Client::SessionOffset(const Endpoint& ep, const Reference& ref,
+                                                     const std::string& location) {
   Request req;
   req.url = location;
   req.max_body = 64 * 1024;
   req.follow_redirects = false;
-  auto r = AuthFor(ep).Do(req, PushScope(ref.path));
-  if (!r.ok() || r->status != 204) return std::nullopt;
-  return NextOffset(*r);
+  XB_ASSIGN_CTX(Response r, AuthFor(ep).Do(req, PushScope(ref.path)), "upload status");
+  if (r.status >= 500) return HttpError(r).Context("upload status");
+  if (r.status != 204) return std::optional<int64_t>();
+  return NextOffset(r);
 }
 
 Status Client::SendBlob(const Endpoint& ep, const Reference& ref, cache::ContentStore& cs, const Descriptor& d,
@@ -418,8 +420,8 @@ Status Client::SendBlob(const Endpoint& ep, const Reference& ref, cache::Content
     // Interrupted: the registry says how much of the session it kept.
     if (++failures >= kBlobAttempts) return std::move(e).Context("upload");
     std::this_thread::sleep_for(std::chrono::milliseconds(200 << failures));
-    auto at = SessionOffset(ep, ref, location);
-    if (!at) return Error(Code::kUnavailable, "upload: session lost after: " + e.ToString());
+    XB_ASSIGN_CTX(std::optional<int64_t> at, SessionOffset(ep, ref, location), "upload interrupted: " + e.ToString());
+    if (!at) return Error(Code::kAborted, "upload: the registry dropped the session after: " + e.ToString());
     if (opts_.log) opts_.log->Info("resuming upload of " + d.digest.String() + " at byte " + std::to_string(*at));
     offset = *at;
   }
@@ -476,7 +478,10 @@ Result<Client::Upload> Client::UploadBlob(cache::ImageStore& store, const Refere
     auto text = core::ReadFile(session_file, 64 * 1024);
     auto j = text.ok() ? core::Json::parse(*text, nullptr, false) : core::Json();
     std::string loc = j.is_object() ? j.value("location", "") : "";
-    auto at = loc.empty() ? std::nullopt : SessionOffset(ep, ref, loc);
+    std::optional<int64_t> at;
+    if (!loc.empty()) {
+      XB_ASSIGN(at, SessionOffset(ep, ref, loc));
+    }
     if (at) {
       location = loc;
       offset = *at;
@@ -484,6 +489,9 @@ Result<Client::Upload> Client::UploadBlob(cache::ImageStore& store, const Refere
         opts_.log->Info("resuming upload of " + d.digest.String() + " at byte " + std::to_string(offset));
       }
     } else {
+      if (opts_.log) {
+        opts_.log->Info("upload of " + d.digest.String() + " starts over: the registry cannot continue the last session");
+      }
       ::unlink(session_file.c_str());
     }
   }
@@ -503,7 +511,7 @@ Result<Client::Upload> Client::UploadBlob(cache::ImageStore& store, const Refere
     Status s = SendBlob(ep, ref, store.content(), d, location, offset, moved);
     if (s.ok()) return Upload::kUploaded;
     // The registry dropped the session (e.g. it restarted mid-chunk): start one fresh upload.
-    if (fresh > 0 || s.error().code() != Code::kUnavailable) return std::move(s).error();
+    if (fresh > 0 || s.error().code() != Code::kAborted) return std::move(s).error();
     if (opts_.log) opts_.log->Info("upload of " + d.digest.String() + " restarts: " + s.error().ToString());
     if (!session_file.empty()) ::unlink(session_file.c_str());
     location.clear();

@@ -130,9 +130,9 @@ class Client {
   Status SendBlob(const Endpoint& ep, const image::Reference& ref, cache::ContentStore& cs,
                   const image::Descriptor& d, std::string& location, int64_t offset,
                   const std::function<void(int64_t)>& moved);
-  // Asks the registry how much of the session it has: the next offset, or nullopt when the
-  // session is gone or unusable.
-  std::optional<int64_t> SessionOffset(const Endpoint& ep, const image::Reference& ref,
+  // Asks the registry how much of the session it has: the next offset, nullopt when the
+  // registry no longer has the session (or cannot continue it), an error when it did not answer.
+  Result<std::optional<int64_t>> SessionOffset(const Endpoint& ep, const image::Reference& ref,
                                        const std::string& location);
   std::string SessionFile(const Endpoint& ep, const image::Reference& ref, const core::Digest& d) const;
 

@@ -3,6 +3,11 @@
 // (apache2-utils), busybox-static (scripts/setup-deps.sh installs them). Talks only to 127.0.0.1.
 #include <sys/stat.h>
 
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "cache/content_store.h"
@@ -51,6 +56,7 @@ class CliRegistryTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     core::RunOptions o;
     o.extra_env = {{"DOCKER_CONFIG", docker_config_}, {"XBUILD_CONFIG", ""}};
+    for (const auto& [k, v] : env_) o.extra_env[k] = v;
     if (!stdin_data.empty()) o.stdin_data = stdin_data;
     auto r = core::RunProcess(argv, o);
     EXPECT_TRUE(r.ok());
@@ -92,6 +98,7 @@ class CliRegistryTest : public ::testing::Test {
   TempDir tmp_;
   std::string rootfs_, root_, docker_config_, storage_, host_;
   testing::RegistryProcess registry_;
+  std::map<std::string, std::string> env_;  // extra environment for xbuild
 };
 
 TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
@@ -263,6 +270,174 @@ TEST_F(CliRegistryTest, BasicAuthLoginPushLogout) {
   EXPECT_FALSE(cfg["auths"].contains(host_));
   Out after = Xb({"pull", ref}, tmp_.Sub("state3"));
   EXPECT_NE(after.code, 0);
+}
+
+TEST_F(CliRegistryTest, MountsBlobsFromAnotherRepositoryOfTheSameRegistry) {
+  StartRegistry();
+  Import(host_ + "/team/base:1");
+  ASSERT_EQ(Xb({"push", host_ + "/team/base:1"}).code, 0);
+  // Pulled into a fresh store, then pushed under another name: the registry mounts the blobs.
+  std::string root2 = tmp_.Sub("state2");
+  ASSERT_EQ(Xb({"pull", host_ + "/team/base:1"}, root2).code, 0);
+  ASSERT_EQ(Xb({"tag", host_ + "/team/base:1", host_ + "/team/app:1"}, root2).code, 0);
+  Out p = Xb({"push", host_ + "/team/app:1"}, root2);
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find(": Mounted from team/base\n"), std::string::npos) << p.out;
+  EXPECT_EQ(p.out.find(": Pushed"), std::string::npos) << p.out;
+  EXPECT_EQ(SkopeoDigest(host_ + "/team/app:1"), SkopeoDigest(host_ + "/team/base:1"));
+}
+
+TEST_F(CliRegistryTest, PullsDockerHubNamesThroughMirrorsWithFallback) {
+  StartRegistry();
+  // The mirror holds library/busybox:mirrored; the first mirror listed is down.
+  Import(host_ + "/library/busybox:mirrored");
+  ASSERT_EQ(Xb({"push", host_ + "/library/busybox:mirrored"}).code, 0);
+  int dead = testing::FreePort();
+  WriteTestFile(tmp_.path(), "config.json",
+                "{\"registry-mirrors\": [\"http://127.0.0.1:" + std::to_string(dead) + "\", \"http://" + host_ + "\"]}");
+  env_["XBUILD_CONFIG"] = tmp_.Sub("config.json");
+  std::string root2 = tmp_.Sub("state2");
+  Out pl = Xb({"pull", "busybox:mirrored"}, root2);
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  EXPECT_NE(pl.out.find("Status: Downloaded newer image for busybox:mirrored\n"), std::string::npos) << pl.out;
+  EXPECT_EQ(Inspect("busybox:mirrored", root2)["RootFS"], Inspect(host_ + "/library/busybox:mirrored")["RootFS"]);
+  // Not on any mirror: the upstream (unreachable here) is tried last, and the error says so.
+  Out miss = Xb({"pull", "busybox:not-mirrored"}, root2);
+  EXPECT_NE(miss.code, 0);
+  EXPECT_NE(miss.err.find("registry-1.docker.io"), std::string::npos) << miss.err;
+  EXPECT_NE(miss.err.find("mirrors failed"), std::string::npos) << miss.err;
+}
+
+TEST_F(CliRegistryTest, PullAllTags) {
+  StartRegistry();
+  Import(host_ + "/multi:a");
+  ASSERT_EQ(Xb({"push", host_ + "/multi:a"}).code, 0);
+  ASSERT_EQ(Xb({"tag", host_ + "/multi:a", host_ + "/multi:b"}).code, 0);
+  ASSERT_EQ(Xb({"push", host_ + "/multi:b"}).code, 0);
+  std::string root2 = tmp_.Sub("state2");
+  Out pl = Xb({"pull", "-a", host_ + "/multi"}, root2);
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  Out imgs = Xb({"images", "--format", "json"}, root2);
+  EXPECT_NE(imgs.out.find("\"Tag\":\"a\""), std::string::npos) << imgs.out;
+  EXPECT_NE(imgs.out.find("\"Tag\":\"b\""), std::string::npos) << imgs.out;
+  Out bad = Xb({"pull", "-a", host_ + "/multi:a"}, root2);
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_NE(bad.err.find("tag can't be used with --all-tags"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliRegistryTest, PushCompletesAfterTheRegistryIsKilledMidUpload) {
+  StartRegistry();
+  // A 24 MB incompressible layer, uploaded in 256 KiB PATCH chunks so the upload takes a while.
+  std::string big = rootfs_ + "/big";
+  {
+    std::string data(24 << 20, '\0');
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < data.size(); i += 8) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      std::memcpy(&data[i], &x, 8);
+    }
+    WriteTestFile(rootfs_, "big", data);
+  }
+  std::string ref = host_ + "/crash:1";
+  Import(ref);
+  env_["XBUILD_UPLOAD_CHUNK_SIZE"] = std::to_string(256 << 10);
+  auto first = std::async(std::launch::async, [&] { return Xb({"--log-level", "info", "push", ref}); });
+  // Freeze the registry once part of the layer reached its disk, then kill it: the in-flight
+  // PATCH dies with it.
+  std::string uploads = storage_ + "/docker/registry/v2/repositories/crash/_uploads";
+  bool caught = false;
+  for (int i = 0; i < 20000 && !caught; ++i) {
+    if (first.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready) break;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(uploads, ec)) {
+      if (core::DiskUsage(e.path().string()) > (2 << 20)) caught = true;
+    }
+    if (!caught) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(caught) << "the upload finished before it could be interrupted";
+  ::kill(registry_.pid(), SIGSTOP);
+  registry_.Stop(SIGKILL);
+  Out o1 = first.get();
+  EXPECT_NE(o1.code, 0) << o1.out;
+  EXPECT_NE(o1.err.find("crash:1"), std::string::npos) << o1.err;
+
+  ASSERT_NO_FATAL_FAILURE(registry_.Restart());
+  Out o2 = Xb({"--log-level", "info", "push", ref});
+  ASSERT_EQ(o2.code, 0) << o2.err;
+  // The registry cannot continue a session cut mid-request (docker-registry cancels it as
+  // "resumed at wrong offset"): xbuild asks, and starts that blob over.
+  EXPECT_NE(o2.err.find("upload of sha256:"), std::string::npos) << o2.err;
+  std::string digest = Line(o2.out, "1: digest: ");
+  EXPECT_EQ(SkopeoDigest(ref), digest.substr(0, digest.find(' ')));
+  Out pl = Xb({"pull", ref}, tmp_.Sub("state2"));
+  ASSERT_EQ(pl.code, 0) << pl.err;
+  EXPECT_EQ(Inspect(ref, tmp_.Sub("state2"))["RootFS"], Inspect(ref)["RootFS"]);
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/uploads", ec)) << "an upload session was left behind";
+}
+
+TEST_F(CliRegistryTest, RedirectToAnotherHostGetsNoCredentials) {
+  Out h = Tool({"htpasswd", "-Bbn", "user", "pass"});
+  ASSERT_EQ(h.code, 0) << h.err;
+  WriteTestFile(tmp_.path(), "htpasswd", h.out);
+  StartRegistry("auth:\n  htpasswd:\n    realm: test\n    path: " + tmp_.Sub("htpasswd") + "\n");
+  std::string registry_host = host_;
+  // Another loopback host that answers 401 to everything and records what it got.
+  testing::TestHttpServer other;
+  ASSERT_NO_FATAL_FAILURE(other.Start("127.0.0.2", [](const testing::HttpRequest&) {
+    return testing::TestHttpServer::Response(401, "Unauthorized", "{\"errors\":[{\"code\":\"UNAUTHORIZED\"}]}",
+                                             {"WWW-Authenticate: Basic realm=\"other\""});
+  }));
+  // A front for the registry that sends blob downloads to the other host, like a registry
+  // redirecting to its storage.
+  testing::TestHttpServer front;
+  ASSERT_NO_FATAL_FAILURE(front.Start("127.0.0.1", [&](const testing::HttpRequest& r) {
+    if (r.method == "GET" && r.target.find("/blobs/sha256:") != std::string::npos) {
+      return testing::TestHttpServer::Response(307, "Temporary Redirect", "",
+                                               {"Location: http://" + other.host() + r.target});
+    }
+    return testing::TestHttpServer::Forward(registry_host, r);
+  }));
+  host_ = front.host();
+  std::string ref = host_ + "/private:1";
+  Import(ref);
+  ASSERT_EQ(Xb({"login", "-u", "user", "-p", "pass", host_}).code, 0);
+  Out p = Xb({"push", ref});
+  ASSERT_EQ(p.code, 0) << p.err;
+
+  Out pl = Xb({"pull", ref}, tmp_.Sub("state2"));
+  EXPECT_NE(pl.code, 0);
+  EXPECT_NE(pl.err.find("401"), std::string::npos) << pl.err;
+  auto got = other.requests();
+  ASSERT_FALSE(got.empty()) << "the redirect was not followed";
+  for (const auto& r : got) {
+    EXPECT_EQ(r.headers.count("authorization"), 0u) << r.raw;
+    EXPECT_EQ(r.raw.find("dXNlcjpwYXNz"), std::string::npos) << r.raw;
+  }
+  // The front did see credentials: they were sent where they belong.
+  bool front_saw_auth = false;
+  for (const auto& r : front.requests()) front_saw_auth |= r.headers.count("authorization") > 0;
+  EXPECT_TRUE(front_saw_auth);
+}
+
+TEST_F(CliRegistryTest, OversizedManifestIsRefusedWithABoundedRead) {
+  // A registry whose manifest is 64 MiB (the limit is 4 MiB); it streams until the client hangs up.
+  testing::TestHttpServer fake;
+  ASSERT_NO_FATAL_FAILURE(fake.Start("127.0.0.1", [](const testing::HttpRequest& r) {
+    if (r.target == "/v2/") return testing::TestHttpServer::Response(200, "OK", "{}");
+    std::string body = "{\"schemaVersion\":2,\"x\":\"" + std::string(64 << 20, 'a') + "\"}";
+    return testing::TestHttpServer::Response(
+        200, "OK", body, {"Content-Type: application/vnd.oci.image.manifest.v1+json"});
+  }));
+  host_ = fake.host();
+  Out pl = Xb({"pull", host_ + "/huge:1"});
+  EXPECT_NE(pl.code, 0);
+  EXPECT_NE(pl.err.find("limit"), std::string::npos) << pl.err;
+  EXPECT_NE(pl.err.find("huge:1"), std::string::npos) << pl.err;
+  EXPECT_EQ(Xb({"images", "-q"}).out, "");
+  Out mi = Xb({"manifest", "inspect", host_ + "/huge:1"});
+  EXPECT_NE(mi.code, 0);
+  EXPECT_NE(mi.err.find("limit"), std::string::npos) << mi.err;
 }
 
 }  // namespace

@@ -9,8 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <chrono>
 #include <thread>
+
+#include "core/strings.h"
 
 #include "core/fs.h"
 #include "unit/test_util.h"
@@ -108,6 +112,129 @@ std::string RegistryProcess::log() const { return ReadTestFile(dir_ + "/registry
 
 std::string RegistryProcess::BlobPath(const std::string& hex) const {
   return storage_ + "/docker/registry/v2/blobs/sha256/" + hex.substr(0, 2) + "/" + hex + "/data";
+}
+
+void TestHttpServer::Start(const std::string& ip, Handler handler) {
+  handler_ = std::move(handler);
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd_, 0);
+  int one = 1;
+  ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a = Addr(ip, 0);
+  ASSERT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << ip;
+  ASSERT_EQ(::listen(fd_, 64), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  host_ = ip + ":" + std::to_string(ntohs(a.sin_port));
+  thread_ = std::thread([this] { Serve(); });
+}
+
+void TestHttpServer::Stop() {
+  if (fd_ < 0) return;
+  stop_ = true;
+  thread_.join();
+  ::close(fd_);
+  fd_ = -1;
+}
+
+std::vector<HttpRequest> TestHttpServer::requests() {
+  std::lock_guard<std::mutex> l(mu_);
+  return requests_;
+}
+
+namespace {
+
+bool ReadRequest(int c, HttpRequest& req) {
+  std::string data;
+  char buf[65536];
+  size_t head_end;
+  while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    data.append(buf, static_cast<size_t>(n));
+    if (data[0] == 0x16) return false;  // a TLS ClientHello: this server speaks plain HTTP only
+  }
+  std::string head = data.substr(0, head_end);
+  auto lines = core::Split(head, '\n');
+  auto first = core::Split(core::Trim(lines[0]), ' ');
+  if (first.size() < 2) return false;
+  req.method = first[0];
+  req.target = first[1];
+  for (size_t i = 1; i < lines.size(); ++i) {
+    size_t colon = lines[i].find(':');
+    if (colon == std::string::npos) continue;
+    req.headers[core::ToLower(core::Trim(lines[i].substr(0, colon)))] = core::Trim(lines[i].substr(colon + 1));
+  }
+  size_t want = 0;
+  if (auto it = req.headers.find("content-length"); it != req.headers.end()) want = std::stoul(it->second);
+  req.body = data.substr(head_end + 4);
+  while (req.body.size() < want) {
+    ssize_t n = ::recv(c, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    req.body.append(buf, static_cast<size_t>(n));
+  }
+  req.raw = head + "\r\n\r\n" + req.body;
+  return true;
+}
+
+void SendAll(int c, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(c, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+void TestHttpServer::Serve() {
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    timeval tv{5, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    HttpRequest req;
+    if (ReadRequest(c, req)) {
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        requests_.push_back(req);
+      }
+      SendAll(c, handler_(req));
+    }
+    ::shutdown(c, SHUT_RDWR);
+    ::close(c);
+  }
+}
+
+std::string TestHttpServer::Response(int status, const std::string& reason, const std::string& body,
+                                     const std::vector<std::string>& headers) {
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
+  for (const auto& h : headers) r += h + "\r\n";
+  r += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  return r;
+}
+
+std::string TestHttpServer::Forward(const std::string& host, const HttpRequest& req) {
+  size_t colon = host.rfind(':');
+  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a = Addr(host.substr(0, colon), std::stoi(host.substr(colon + 1)));
+  if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(c);
+    return Response(502, "Bad Gateway", "upstream down");
+  }
+  std::string out = req.method + " " + req.target + " HTTP/1.1\r\n";
+  for (const auto& [k, v] : req.headers) {
+    if (k != "connection") out += k + ": " + v + "\r\n";
+  }
+  out += "connection: close\r\n\r\n" + req.body;
+  SendAll(c, out);
+  std::string resp;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+  ::close(c);
+  return resp;
 }
 
 }  // namespace xbuild::testing

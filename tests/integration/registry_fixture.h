@@ -5,7 +5,12 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/subprocess.h"
@@ -58,6 +63,42 @@ class RegistryProcess {
   std::string dir_, storage_, host_, ip_;
   int port_ = 0;
   pid_t pid_ = -1;
+};
+
+// A small HTTP/1.1 server for fault tests: one request per connection (it answers with
+// `Connection: close`), request bodies read by Content-Length. The handler returns the whole raw
+// response ("HTTP/1.1 200 OK\r\n...\r\n\r\nbody"); every request is recorded.
+struct HttpRequest {
+  std::string method, target;                // "GET", "/v2/app/manifests/1"
+  std::map<std::string, std::string> headers;  // lowercased keys
+  std::string body;
+  std::string raw;  // the request as received (head and body)
+};
+class TestHttpServer {
+ public:
+  using Handler = std::function<std::string(const HttpRequest&)>;
+  ~TestHttpServer() { Stop(); }
+  // Listens on ip (a free port) and serves from a thread. Fails the calling test on error.
+  void Start(const std::string& ip, Handler handler);
+  void Stop();
+  const std::string& host() const { return host_; }  // "ip:port"
+  std::vector<HttpRequest> requests();
+
+  // Helpers for handlers.
+  static std::string Response(int status, const std::string& reason, const std::string& body,
+                              const std::vector<std::string>& headers = {});
+  // Sends req (Connection: close) to host ("ip:port") and returns the raw response.
+  static std::string Forward(const std::string& host, const HttpRequest& req);
+
+ private:
+  void Serve();
+  std::string host_;
+  int fd_ = -1;
+  Handler handler_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<HttpRequest> requests_;  // guarded by mu_
 };
 
 }  // namespace xbuild::testing
