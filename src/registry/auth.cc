@@ -390,6 +390,11 @@ Result<Response> Authenticator::Do(Request req, const std::string& scope) {
         for (auto& c : ParseChallenges(h)) {
           if (c.params["error"] == "insufficient_scope") {
             std::string want = c.params.count("scope") ? c.params["scope"] : scope;
+            XB_ASSIGN(std::optional<Credentials> creds, Creds());
+            if (!creds || creds->empty()) {
+              return Error(Code::kPermissionDenied, host_ + ": authentication required for " + want +
+                                                        ": run `xbuild login " + host_ + "`");
+            }
             return Error(Code::kPermissionDenied, host_ + ": insufficient scope: the credentials do not grant " + want);
           }
         }

@@ -325,10 +325,14 @@ Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
                        "); put its CA in certs.d/" + host + "/ca.crt, or list " + host +
                        " as an insecure registry");
     }
-    if (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR) {
-      if (https && detail.find("alert") != std::string::npos) {
-        detail += " (the registry may require a client certificate: certs.d/" + host + "/client.cert and client.key)";
-      }
+    if (https && (rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR ||
+                  rc == CURLE_SEND_ERROR) &&
+        (detail.find("bad certificate") != std::string::npos ||
+         detail.find("certificate required") != std::string::npos || rc == CURLE_SSL_CERTPROBLEM)) {
+      // The registry refused our (missing) client certificate: asking again will not help.
+      return Error(Code::kPermissionDenied, req.method + " " + req.url + ": TLS: " + detail +
+                                                ": the registry requires a client certificate: put client.cert and "
+                                                "client.key in certs.d/" + host + "/");
     }
     return Error(Code::kUnavailable, req.method + " " + req.url + ": " + detail);
   }
