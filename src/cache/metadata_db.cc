@@ -65,6 +65,24 @@ CREATE TABLE blob_sources (
   PRIMARY KEY (digest, registry, repository)
 );
 )sql",
+    // 3: snapshots and build-cache records.
+    R"sql(
+CREATE TABLE snapshots (
+  id           TEXT PRIMARY KEY NOT NULL,
+  parent       TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  created_unix INTEGER NOT NULL
+);
+CREATE INDEX snapshots_by_key ON snapshots(key);
+CREATE INDEX snapshots_by_parent ON snapshots(parent);
+CREATE TABLE cache_records (
+  key            TEXT PRIMARY KEY NOT NULL,
+  result         TEXT NOT NULL,
+  created_unix   INTEGER NOT NULL,
+  last_used_unix INTEGER NOT NULL
+);
+)sql",
 };
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 
@@ -192,26 +210,6 @@ Result<ImageRecord> ReadImageRow(const Stmt& s) {
   return r;
 }
 
-Result<std::string> RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  size_t got = 0;
-  while (got < bytes) {
-    ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return core::SysError("getrandom");
-    }
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xf];
-  }
-  return out;
-}
 
 int64_t NowUnix() { return static_cast<int64_t>(::time(nullptr)); }
 
@@ -470,6 +468,88 @@ Result<std::vector<std::string>> MetadataDb::TagsFor(const Digest& image) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Snapshots and cache records
+
+namespace {
+
+SnapshotRecord ReadSnapshotRow(const Stmt& s) {
+  return SnapshotRecord{s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4)};
+}
+
+constexpr const char* kSnapshotColumns = "SELECT id, parent, kind, key, created_unix FROM snapshots ";
+
+}  // namespace
+
+Status MetadataDb::PutSnapshot(const SnapshotRecord& r) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "INSERT OR REPLACE INTO snapshots(id, parent, kind, key, created_unix) "
+                                               "VALUES(?1, ?2, ?3, ?4, ?5)"));
+    return s.Bind(1, r.id).Bind(2, r.parent).Bind(3, r.kind).Bind(4, r.key).Bind(5, r.created_unix ? r.created_unix : NowUnix()).Run();
+  }).Context("record snapshot " + r.id);
+}
+
+Result<std::optional<SnapshotRecord>> MetadataDb::GetSnapshot(const std::string& id) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), std::string(kSnapshotColumns) + "WHERE id = ?1"));
+  s.Bind(1, id);
+  XB_ASSIGN(bool row, s.Step());
+  if (!row) return std::optional<SnapshotRecord>();
+  return std::optional<SnapshotRecord>(ReadSnapshotRow(s));
+}
+
+Result<std::optional<SnapshotRecord>> MetadataDb::FindSnapshot(const std::string& key) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), std::string(kSnapshotColumns) +
+                                                 "WHERE key = ?1 AND kind = 'committed' ORDER BY created_unix LIMIT 1"));
+  s.Bind(1, key);
+  XB_ASSIGN(bool row, s.Step());
+  if (!row) return std::optional<SnapshotRecord>();
+  return std::optional<SnapshotRecord>(ReadSnapshotRow(s));
+}
+
+Result<std::vector<SnapshotRecord>> MetadataDb::ListSnapshots() {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), std::string(kSnapshotColumns) + "ORDER BY id"));
+  std::vector<SnapshotRecord> out;
+  for (;;) {
+    XB_ASSIGN(bool row, s.Step());
+    if (!row) return out;
+    out.push_back(ReadSnapshotRow(s));
+  }
+}
+
+Status MetadataDb::DeleteSnapshot(const std::string& id) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "DELETE FROM snapshots WHERE id = ?1"));
+    return s.Bind(1, id).Run();
+  }).Context("delete snapshot " + id);
+}
+
+Status MetadataDb::PutCacheRecord(const std::string& key, const std::string& result) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "INSERT OR REPLACE INTO cache_records(key, result, created_unix, "
+                                               "last_used_unix) VALUES(?1, ?2, ?3, ?3)"));
+    return s.Bind(1, key).Bind(2, result).Bind(3, NowUnix()).Run();
+  }).Context("record cache " + key);
+}
+
+Result<std::optional<std::string>> MetadataDb::GetCacheRecord(const std::string& key) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT result FROM cache_records WHERE key = ?1"));
+  s.Bind(1, key);
+  XB_ASSIGN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
+}
+
+Status MetadataDb::DeleteCacheRecord(const std::string& key) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "DELETE FROM cache_records WHERE key = ?1"));
+    return s.Bind(1, key).Run();
+  }).Context("delete cache record " + key);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Blob sources
 
 Status MetadataDb::AddBlobSource(const Digest& blob, const std::string& registry, const std::string& repository) {
@@ -542,7 +622,7 @@ Result<int64_t> MetadataDb::RefCount(const Digest& child) {
 Result<Lease> MetadataDb::CreateLease(std::chrono::seconds ttl) {
   if (ttl.count() < 0) return Error(Code::kInvalidArgument, "create lease: negative ttl");
   Lease lease;
-  XB_ASSIGN_CTX(lease.id, RandomHex(16), "create lease");
+  XB_ASSIGN_CTX(lease.id, core::RandomHex(16), "create lease");
   lease.created_unix = NowUnix();
   lease.expires_unix = ttl.count() == 0 ? 0 : lease.created_unix + ttl.count();
   Status st = Transaction([&]() -> Status {

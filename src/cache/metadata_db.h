@@ -31,6 +31,11 @@
 //   blob_sources(digest TEXT, registry TEXT, repository TEXT, PK(digest, registry, repository))
 //        -- the registries and repositories a blob was pulled from or pushed to (for mounts).
 //
+// Migration 3:
+//   snapshots(id TEXT PK, parent TEXT, kind TEXT, key TEXT, created_unix)
+//        INDEX snapshots_by_key(key), snapshots_by_parent(parent)
+//   cache_records(key TEXT PK, result TEXT, created_unix, last_used_unix)
+//
 // Connection PRAGMAs: busy_timeout=10000, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON.
 //
 // Threads: one MetadataDb may be shared by threads; a recursive mutex serialises its calls (a
@@ -61,6 +66,16 @@ struct ImageRecord {
   int64_t size = 0;          // manifest size
   core::Digest config;       // config digest ("IMAGE ID")
   int64_t created_unix = 0;  // when it entered the store
+};
+
+// An overlay snapshot (src/exec/snapshot.h): kind "active" (writable) or "committed"; key names
+// what a committed snapshot holds ("image:<chain id>"), "" for build steps.
+struct SnapshotRecord {
+  std::string id;
+  std::string parent;  // "" = none
+  std::string kind;
+  std::string key;
+  int64_t created_unix = 0;
 };
 
 struct Lease {
@@ -114,6 +129,18 @@ class MetadataDb {
                              const std::string& repository);
   core::Result<std::vector<std::string>> BlobSources(const core::Digest& blob,
                                                      const std::string& registry);  // sorted
+
+  // Snapshots (rows only; the directories belong to exec::Snapshotter).
+  core::Status PutSnapshot(const SnapshotRecord& r);  // insert or replace; created_unix 0 = now
+  core::Result<std::optional<SnapshotRecord>> GetSnapshot(const std::string& id);
+  core::Result<std::optional<SnapshotRecord>> FindSnapshot(const std::string& key);  // committed only
+  core::Result<std::vector<SnapshotRecord>> ListSnapshots();
+  core::Status DeleteSnapshot(const std::string& id);  // absent is fine
+
+  // Build-cache records: solver cache key -> result (JSON chosen by the solver's glue).
+  core::Status PutCacheRecord(const std::string& key, const std::string& result);
+  core::Result<std::optional<std::string>> GetCacheRecord(const std::string& key);
+  core::Status DeleteCacheRecord(const std::string& key);
 
   // Leases protect resources (kind + key, e.g. "content", "sha256:...") from GC while work is in
   // flight. ttl 0 = no expiry; the id is 32 random hex characters.

@@ -1,6 +1,9 @@
 #include "core/digest.h"
 
 #include <openssl/evp.h>
+#include <sys/random.h>
+
+#include <cerrno>
 
 #include <stdexcept>
 
@@ -98,6 +101,27 @@ Digest Sha256::Finish() {
   EVP_DigestFinal_ex(impl_->ctx, out.data(), &n);
   EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr);
   return Digest(out);
+}
+
+Result<std::string> RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  size_t got = 0;
+  while (got < bytes) {
+    ssize_t n = ::getrandom(raw.data() + got, bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return SysError("getrandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 0xf];
+  }
+  return out;
 }
 
 }  // namespace xbuild::core

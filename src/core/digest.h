@@ -57,6 +57,9 @@ class Sha256 {
   std::unique_ptr<Impl> impl_;
 };
 
+// `bytes` random bytes from getrandom(2), as lowercase hex (ids for leases, snapshots, containers).
+Result<std::string> RandomHex(size_t bytes);
+
 }  // namespace xbuild::core
 
 template <>

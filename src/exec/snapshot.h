@@ -1,0 +1,61 @@
+// Overlayfs snapshots: <root>/snapshots/<id>/{fs,work}, rows in metadata.db (snapshots).
+//
+// A committed snapshot is read-only content: an image's layers applied in order into one
+// directory (key "image:<chain id>", made once, on first use), or a finished step's overlay
+// upper dir (its changes over the parent, with overlay whiteouts). An active snapshot is a fresh
+// upper dir over a chain of committed ones; Mount() puts overlay(lower = the chain, top first;
+// upper = its fs) at a target, or binds its fs when it has no parent. A step's layer is its
+// upper dir turned into a tar (image::CreateLayer with DirKind::kOverlayUpper) when something
+// needs it.
+//
+// Mount points live under <root>/mounts/<id> with an owner file (<id>.pid): CleanupStale()
+// unmounts and removes those whose owner process is gone (a SIGKILLed build), and removes
+// active snapshots no live process owns.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/image_store.h"
+#include "core/result.h"
+
+namespace xbuild::exec {
+
+using core::Result;
+using core::Status;
+
+// OCI chain id of a layer stack: chain(0) = diff(0), chain(n) = sha256(chain(n-1) + " " + diff(n)).
+core::Digest ChainId(const std::vector<core::Digest>& diff_ids);
+
+class Snapshotter {
+ public:
+  explicit Snapshotter(cache::ImageStore& store);
+
+  // The committed snapshot of an image's filesystem; unpacks it (once, also across processes)
+  // when missing. Each layer's diff_id is checked against the config (kDataLoss on mismatch).
+  Result<std::string> FromImage(const cache::ResolvedImage& img);
+  // A new active snapshot over `parent` ("" = the empty filesystem).
+  Result<std::string> Prepare(const std::string& parent);
+  Status Commit(const std::string& id);
+  // Removes a snapshot's directory and row (children are the caller's business).
+  Status Remove(const std::string& id);
+
+  // Mounts an active snapshot (read-write) or a committed one (read-only overlay of its chain) at
+  // <root>/mounts/<id>, owned by this process; returns the mount point.
+  Result<std::string> Mount(const std::string& id);
+  Status Unmount(const std::string& id);
+
+  // Lower dirs of the snapshot's parents, nearest first.
+  Result<std::vector<std::string>> Lowers(const std::string& id);
+  std::string FsDir(const std::string& id) const;
+  // Unmounts and removes what dead processes left: mounts and active snapshots.
+  Status CleanupStale();
+
+ private:
+  std::string dir_;     // <root>/snapshots
+  std::string mounts_;  // <root>/mounts
+  cache::ImageStore& store_;
+};
+
+}  // namespace xbuild::exec
