@@ -12,6 +12,8 @@ PACKAGES=(
   libzstd-dev zlib1g-dev
   # runtime parts and independent checkers used by the tests
   runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd openssl iproute2
+  # Docker's default seccomp profile (/usr/share/containers/seccomp.json) for the sandbox
+  golang-github-containers-common
   # peers for interop tests and bench/ (a real dockerd, buildah)
   docker.io buildah
 )

@@ -1,0 +1,224 @@
+#include "exec/runc.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+#include <utility>
+
+#include "core/fd.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "core/strings.h"
+#include "core/subprocess.h"
+
+extern char** environ;
+
+namespace xbuild::exec {
+
+using core::Code;
+using core::Error;
+using core::Result;
+using core::Status;
+using core::UniqueFd;
+
+namespace {
+
+constexpr int kPollMs = 100;
+// On cancel, `runc kill` is retried once a poll (the container may not exist yet); after this
+// many tries runc itself is killed.
+constexpr int kKillTries = 50;
+constexpr size_t kMaxLogSize = 1 << 20;
+
+// A started runtime process with its stdout and stderr pipes. A child that is dropped
+// without having been waited for is killed and reaped.
+class Child {
+ public:
+  static Result<Child> Spawn(const std::vector<std::string>& argv);
+
+  Child(Child&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)), out_(std::move(o.out_)), err_(std::move(o.err_)) {}
+  Child& operator=(Child&&) = delete;
+  ~Child() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  // Streams output until the process has exited and its pipes are drained; `tick` runs about
+  // every kPollMs. Returns the wait status.
+  Result<int> Pump(const OutputFn& output, const std::function<void()>& tick);
+
+ private:
+  Child(pid_t pid, UniqueFd out, UniqueFd err)
+      : pid_(pid), out_(std::move(out)), err_(std::move(err)) {}
+  void Drain(UniqueFd& fd, int stream, const OutputFn& output);
+
+  pid_t pid_;
+  UniqueFd out_, err_;
+};
+
+Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return core::SysError("pipe");
+  read_end.Reset(p[0]);
+  write_end.Reset(p[1]);
+  if (::fcntl(p[0], F_SETFL, O_NONBLOCK) != 0) return core::SysError("fcntl O_NONBLOCK");
+  return core::Ok();
+}
+
+// posix_spawn with stdin from /dev/null, stdout/stderr to the pipes, and the signals a
+// runtime relies on back at their defaults.
+Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::string>& argv,
+                             int out_fd, int err_fd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  core::ScopeGuard free_all([&] {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+  });
+  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  ::posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&defaults, sig);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setsigdefault(&attr, &defaults);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, exe.c_str(), &actions, &attr, cargv.data(), environ);
+  if (rc != 0) return core::SysError("start " + exe, rc);
+  return pid;
+}
+
+Result<Child> Child::Spawn(const std::vector<std::string>& argv) {
+  std::string exe = core::LookPath(argv[0]);
+  if (exe.empty()) {
+    return Error(Code::kNotFound, "OCI runtime " + argv[0] +
+                                      " not found in PATH: install runc (scripts/setup-deps.sh)");
+  }
+  UniqueFd out_r, out_w, err_r, err_w;
+  XB_TRY(MakePipe(out_r, out_w));
+  XB_TRY(MakePipe(err_r, err_w));
+  XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get()));
+  return Child(pid, std::move(out_r), std::move(err_r));
+}
+
+void Child::Drain(UniqueFd& fd, int stream, const OutputFn& output) {
+  char buf[65536];
+  while (fd.valid()) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n > 0) {
+      if (output) output(stream, std::string_view(buf, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    fd.Reset();  // EOF or a read error
+  }
+}
+
+Result<int> Child::Pump(const OutputFn& output, const std::function<void()>& tick) {
+  int status = 0;
+  for (;;) {
+    struct pollfd fds[2];
+    nfds_t n = 0;
+    if (out_.valid()) fds[n++] = {out_.get(), POLLIN, 0};
+    if (err_.valid()) fds[n++] = {err_.get(), POLLIN, 0};
+    if (::poll(fds, n, kPollMs) < 0 && errno != EINTR) return core::SysError("poll");
+    Drain(out_, 1, output);
+    Drain(err_, 2, output);
+    tick();
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) break;
+    if (r < 0 && errno != EINTR) return core::SysError("waitpid");
+  }
+  pid_ = -1;
+  // The runtime is gone; what its container wrote before it died is still in the pipes.
+  Drain(out_, 1, output);
+  Drain(err_, 2, output);
+  return status;
+}
+
+int ExitCode(int status) {
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// The last error runc logged (its log is JSON lines: {"level":"error","msg":...}).
+std::string LoggedError(const std::string& log_path) {
+  auto text = core::ReadFile(log_path, kMaxLogSize);
+  if (!text.ok()) return "";
+  std::string last;
+  for (const std::string& line : core::Split(*text, '\n')) {
+    core::Json j = core::Json::parse(line, nullptr, false);
+    if (core::GetOptString(j, "level") != "error") continue;
+    last = core::GetOptString(j, "msg").value_or("");
+  }
+  return last;
+}
+
+}  // namespace
+
+std::vector<std::string> Runc::Command(std::vector<std::string> args) const {
+  std::vector<std::string> argv = {binary_, "--root", state_dir_};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+Result<int> Runc::Run(const std::string& bundle, const std::string& id, const OutputFn& output,
+                      const std::atomic<bool>* cancel) const {
+  std::string log = core::JoinPath(bundle, "runc.log");
+  XB_ASSIGN(
+      Child child,
+      Child::Spawn(Command({"--log", log, "--log-format", "json", "run", "--bundle", bundle, id})));
+  bool cancelled = false;
+  bool killed = false;
+  int tries = 0;
+  auto on_tick = [&] {
+    if (!cancel || !cancel->load() || killed) return;
+    cancelled = true;
+    if (Kill(id).ok()) {
+      killed = true;
+    } else if (++tries >= kKillTries) {
+      ::kill(child.pid(), SIGKILL);
+      killed = true;
+    }
+  };
+  XB_ASSIGN(int status, child.Pump(output, on_tick));
+  if (cancelled) return Error(Code::kCancelled, "cancelled");
+  int code = ExitCode(status);
+  if (code != 0) {
+    std::string err = LoggedError(log);
+    if (!err.empty()) return Error(Code::kFailedPrecondition, err);
+  }
+  return code;
+}
+
+Status Runc::Kill(const std::string& id, std::string_view signal) const {
+  XB_TRY_CTX(core::RunChecked(Command({"kill", id, std::string(signal)})), "kill container " + id);
+  return core::Ok();
+}
+
+Status Runc::Delete(const std::string& id) const {
+  std::string state = core::JoinPath(state_dir_, id);
+  if (!core::Exists(state)) return core::Ok();
+  auto r = core::RunChecked(Command({"delete", "--force", id}));
+  if (!r.ok() && core::Exists(state)) return std::move(r).error().Context("delete container " + id);
+  return core::Ok();
+}
+
+}  // namespace xbuild::exec

@@ -1,0 +1,46 @@
+// The OCI runtime invoker: `runc` (or a runtime with its command line) against a private
+// state directory (`runc --root DIR`), so xbuild's containers never mix with Docker's.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace xbuild::exec {
+
+// Receives a container's output as it comes: stream 1 is stdout, 2 is stderr.
+using OutputFn = std::function<void(int stream, std::string_view chunk)>;
+
+class Runc {
+ public:
+  // binary: a path or a name looked up in PATH.
+  Runc(std::string binary, std::string state_dir)
+      : binary_(std::move(binary)), state_dir_(std::move(state_dir)) {}
+
+  const std::string& state_dir() const { return state_dir_; }
+
+  // `runc run` in the foreground, stdin from /dev/null, stdout and stderr streamed to `output`
+  // (which may be empty). Returns the process's exit code, 128+N when signal N ended it. A
+  // runtime failure (bad config, command not found) is an error with runc's message, taken
+  // from its log (bundle/runc.log). When *cancel turns true the container is killed and the
+  // result is kCancelled.
+  core::Result<int> Run(const std::string& bundle, const std::string& id, const OutputFn& output,
+                        const std::atomic<bool>* cancel) const;
+
+  core::Status Kill(const std::string& id, std::string_view signal = "KILL") const;
+  // `runc delete --force`: kills the container if it still runs and removes its state and
+  // cgroup. A container the runtime does not know is fine.
+  core::Status Delete(const std::string& id) const;
+
+ private:
+  std::vector<std::string> Command(std::vector<std::string> args) const;
+
+  std::string binary_;
+  std::string state_dir_;
+};
+
+}  // namespace xbuild::exec
