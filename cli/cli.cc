@@ -9,6 +9,8 @@
 
 #include "core/fs.h"
 #include "core/path.h"
+#include "exec/sandbox.h"
+#include "exec/snapshot.h"
 
 namespace xbuild::cli {
 
@@ -68,6 +70,16 @@ core::Result<cache::ImageStore*> Cli::Store() {
   if (!store_) {
     XB_TRY(Setup());
     XB_ASSIGN(store_, cache::ImageStore::Open(ctx_));
+    // What a killed xbuild left (containers, mounts, half-made snapshots) goes first. Only
+    // leftovers of dead processes are touched, so concurrent xbuilds are safe.
+    if (::geteuid() == 0) {
+      core::Status s = exec::CleanupStale(ctx_.root);
+      if (s.ok()) {
+        exec::Snapshotter snaps(*store_);
+        s = snaps.CleanupStale();
+      }
+      if (!s.ok() && ctx_.log) ctx_.log->Warn("cleaning up after a killed xbuild: " + s.error().ToString());
+    }
   }
   return store_.get();
 }
