@@ -1,0 +1,85 @@
+#include "solver/ops/result_cache.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+
+#include <cerrno>
+
+#include "core/fd.h"
+#include "core/fs.h"
+#include "core/json.h"
+
+namespace xbuild::solver::ops {
+
+using core::Code;
+using core::Error;
+
+namespace {
+
+class FlockKeyLock : public ResultCache::KeyLock {
+ public:
+  explicit FlockKeyLock(core::UniqueFd fd) : fd_(std::move(fd)) {}
+  ~FlockKeyLock() override { ::flock(fd_.get(), LOCK_UN); }
+
+ private:
+  core::UniqueFd fd_;
+};
+
+// "sha256:<hex>" -> "<hex>"; keys are made by solver::CacheKey, but check before using as a name.
+Result<std::string> KeyFileName(const std::string& key) {
+  auto d = core::Digest::Parse(key);
+  if (!d.ok()) return Error(Code::kInvalidArgument, "cache key " + key + ": not a digest");
+  return d->Hex();
+}
+
+}  // namespace
+
+DbResultCache::DbResultCache(cache::ImageStore& store)
+    : store_(store), locks_(core::JoinPath(store.root(), "locks/cache")) {}
+
+Result<std::optional<VertexResult>> DbResultCache::Lookup(const std::string& key) {
+  XB_ASSIGN(auto text, store_.db().GetCacheRecord(key));
+  if (!text) return std::optional<VertexResult>();
+  auto j = core::Json::parse(*text, nullptr, false);
+  VertexResult r;
+  bool valid = j.is_object() && j.contains("outputs") && j["outputs"].is_array();
+  if (valid) {
+    for (const auto& o : j["outputs"]) {
+      if (!o.is_string()) {
+        valid = false;
+        break;
+      }
+      std::string id = o.get<std::string>();
+      // Snapshot outputs must still exist and be committed; other refs (context dirs) are kept.
+      if (!id.empty() && id.find(':') == std::string::npos) {
+        XB_ASSIGN(auto snap, store_.db().GetSnapshot(id));
+        if (!snap || snap->kind != "committed") valid = false;
+      }
+      r.outputs.push_back(Ref{id});
+    }
+  }
+  if (!valid) {
+    XB_TRY(store_.db().DeleteCacheRecord(key));
+    return std::optional<VertexResult>();
+  }
+  return std::optional<VertexResult>(std::move(r));
+}
+
+Status DbResultCache::Store(const std::string& key, const VertexResult& result) {
+  core::Json outputs = core::Json::array();
+  for (const auto& o : result.outputs) outputs.push_back(o.id);
+  core::Json j = {{"outputs", outputs}};
+  return store_.db().PutCacheRecord(key, j.dump());
+}
+
+Result<std::unique_ptr<ResultCache::KeyLock>> DbResultCache::Lock(const std::string& key) {
+  XB_ASSIGN(std::string name, KeyFileName(key));
+  XB_TRY(core::MkdirAll(locks_, 0700));
+  XB_ASSIGN(core::UniqueFd fd, core::Open(core::JoinPath(locks_, name), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return core::SysError("lock cache key " + key);
+  }
+  return std::unique_ptr<KeyLock>(new FlockKeyLock(std::move(fd)));
+}
+
+}  // namespace xbuild::solver::ops

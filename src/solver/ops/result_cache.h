@@ -1,0 +1,26 @@
+// The solver's ResultCache over the state root: cache records in metadata.db (cache key ->
+// {"outputs": [snapshot ids]}), and a flock per key under <root>/locks/cache/ so that two
+// xbuild processes reaching the same step run it once: the second waits, then finds the
+// first one's record. A record whose snapshot is gone (pruned) is dropped and reads as a miss.
+#pragma once
+
+#include <string>
+
+#include "cache/image_store.h"
+#include "solver/scheduler.h"
+
+namespace xbuild::solver::ops {
+
+class DbResultCache : public ResultCache {
+ public:
+  explicit DbResultCache(cache::ImageStore& store);
+  Result<std::optional<VertexResult>> Lookup(const std::string& key) override;
+  Status Store(const std::string& key, const VertexResult& result) override;
+  Result<std::unique_ptr<KeyLock>> Lock(const std::string& key) override;
+
+ private:
+  cache::ImageStore& store_;
+  std::string locks_;
+};
+
+}  // namespace xbuild::solver::ops
