@@ -47,6 +47,8 @@ class CancelToken {
  public:
   void Cancel() { cancelled_.store(true); }
   bool Cancelled() const { return cancelled_.load(); }
+  // For code that watches the flag itself (the sandbox kills its process when it turns true).
+  const std::atomic<bool>* flag() const { return &cancelled_; }
 
  private:
   std::atomic<bool> cancelled_{false};

@@ -1,0 +1,65 @@
+// BuildRunner: the OpRunner of real builds. Each op becomes a snapshot:
+//   Source docker-image  -> the image from the local store (or pulled: missing, or --pull),
+//                           unpacked once into a committed snapshot; content key = its digest
+//   Source local://      -> the context directory itself, read in place ("dir:<path>")
+//   Exec (RUN)           -> a new snapshot over the rootfs input, mounted, the process run in
+//                           the sandbox (exec::Run), then committed; a non-zero exit fails the
+//                           step with Docker's message
+//   File (COPY, WORKDIR) -> a new snapshot over input 0, the actions applied to its mount
+// Outputs are snapshot ids (Ref), which the exporter turns into layers.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "cache/image_store.h"
+#include "exec/snapshot.h"
+#include "image/manifest.h"
+#include "registry/client.h"
+#include "solver/scheduler.h"
+
+namespace xbuild::solver::ops {
+
+// Output of a running step: (vertex, 1 = stdout / 2 = stderr, bytes).
+using StepOutputFn = std::function<void(const Vertex&, int, std::string_view)>;
+
+struct RunnerOptions {
+  std::string context_dir;  // the build context ("" when the build has none)
+  bool pull = false;        // --pull: always ask the registry for base images
+  image::Platform platform = image::HostPlatform();
+  registry::Client* registry = nullptr;  // null: only local images
+  StepOutputFn output;
+  core::Logger* log = nullptr;
+};
+
+class BuildRunner : public OpRunner {
+ public:
+  BuildRunner(cache::ImageStore& store, exec::Snapshotter& snaps, RunnerOptions opts)
+      : store_(store), snaps_(snaps), opts_(std::move(opts)) {}
+
+  Result<std::string> ContentKey(const Vertex& v, const std::vector<Ref>& inputs) override;
+  Result<VertexResult> Run(const Vertex& v, const std::vector<Ref>& inputs, const std::string& cache_key,
+                           const CancelToken& cancel) override;
+
+  // The image a docker-image source resolved to (after ContentKey or Run saw it).
+  Result<cache::ResolvedImage> ResolveImage(const std::string& identifier);
+
+ private:
+  Result<VertexResult> RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
+                               const CancelToken& cancel);
+  Result<VertexResult> RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs);
+
+  cache::ImageStore& store_;
+  exec::Snapshotter& snaps_;
+  RunnerOptions opts_;
+  std::mutex mu_;
+  std::map<std::string, cache::ResolvedImage> images_;  // guarded by mu_: identifier -> image
+};
+
+// Docker's message for a failed RUN: `process "/bin/sh -c false" did not complete
+// successfully: exit code: 1`.
+std::string ProcessFailure(const std::vector<std::string>& args, int exit_code);
+
+}  // namespace xbuild::solver::ops
