@@ -631,6 +631,11 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
           std::string wd = p.starts_with("/") ? p : (cc.working_dir.empty() ? "/" : cc.working_dir) + "/" + p;
           wd = core::CleanPath(wd);
           cc.working_dir = wd;
+          if (wd == "/") {
+            AddHistory(st, "WORKDIR " + wd, true);
+            return core::Ok();
+          }
+          // As BuildKit does: the directory is made (owned by USER) and recorded as a layer.
           solver::FileOp fop;
           solver::MkdirAction mk;
           mk.path = wd;
@@ -641,7 +646,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
           }
           fop.actions.push_back({0, mk});
           st.fs = solver::MakeVertex(fop, {st.fs}, meta);
-          AddHistory(st, "WORKDIR " + wd, true);
+          AddHistory(st, "WORKDIR " + wd, false);
         } else if constexpr (std::is_same_v<T, UserCmd>) {
           XB_ASSIGN(cc.user, Expand(c.user, env, line, kw));
           AddHistory(st, "USER " + cc.user, true);

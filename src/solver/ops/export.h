@@ -1,0 +1,32 @@
+// The image exporter: a build's result snapshot + the image config from lowering -> an image
+// in the local store.
+//
+// Layers: the base image's own layers, reused as they are (the bottom of the snapshot chain is
+// the unpacked base, "image:<chain id>"), then one layer per step snapshot above it, made from
+// the step's overlay upper dir (image::CreateLayer, kOverlayUpper: whiteouts become .wh.
+// entries). A step's layer is made once and remembered in <snapshot>/layer.json, so a warm
+// build, or a second tag of the same result, compresses nothing. Steps and history agree one to
+// one: every history entry that is not an empty_layer is a snapshot of the chain.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cache/image_store.h"
+#include "exec/snapshot.h"
+#include "image/config.h"
+#include "image/layer.h"
+#include "solver/scheduler.h"
+
+namespace xbuild::solver::ops {
+
+struct ExportOptions {
+  image::Compression compression = image::Compression::kGzip;
+  bool oci_mediatypes = true;  // false: Docker's media types
+  std::optional<int64_t> source_date_epoch;
+};
+
+core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Snapshotter& snaps, const Ref& result,
+                                             image::ImageConfig config, const ExportOptions& opts);
+
+}  // namespace xbuild::solver::ops
