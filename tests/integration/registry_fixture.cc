@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,9 +77,13 @@ void RegistryProcess::Start(const std::string& dir, Options opts) {
 void RegistryProcess::Launch() {
   std::string log_path = dir_ + "/registry.log";
   std::string cfg = dir_ + "/registry.yml";
+  pid_t parent = ::getpid();
   pid_ = ::fork();
   ASSERT_GE(pid_, 0);
   if (pid_ == 0) {
+    // Ends with the test process, even when that is killed (a ctest timeout).
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
     int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
