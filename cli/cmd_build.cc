@@ -1,11 +1,12 @@
 // xbuild build [OPTIONS] PATH
-// Today: --call=targets|outline|check (list stages, list build args, run the build checks).
-// Running the steps (the solver, the sandbox) arrives with the build issue.
+// --call=build (the default) runs the build (cli/build_exec.h); --call=targets|outline|check
+// list stages, list build args, or run the build checks.
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <set>
 
+#include "cli/build_exec.h"
 #include "cli/cli.h"
 #include "cli/table.h"
 #include "core/fs.h"
@@ -91,17 +92,19 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.String("call", 0, "build", "Set method for evaluating build (targets, outline, check)");
   f.Bool("check", 0, "Shorthand for \"--call=check\"");
   f.List("tag", 't', "Name and optionally a tag (format: \"name:tag\")");
+  f.Bool("no-cache", 0, "Do not use cache when building the image");
+  f.Bool("pull", 0, "Always attempt to pull all referenced images");
+  f.Bool("quiet", 'q', "Suppress the build output and print image ID on success");
+  f.String("progress", 0, "auto", "Set type of progress output (auto, plain, quiet)");
+  f.String("iidfile", 0, "", "Write the image ID to a file");
+  f.List("label", 0, "Set metadata for an image");
+  f.String("oci-mediatypes", 0, "true", "Use OCI media types in the image manifest (true, false)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "build", "build [OPTIONS] PATH", args, pos, code, 1, 1)) return code;
   std::string call = f.GetBool("check") ? "check" : f.GetString("call");
   if (call != "build" && call != "targets" && call != "outline" && call != "check") {
     return cli.UsageError("build", "invalid --call \"" + call + "\": want build, targets, outline or check");
-  }
-  if (call == "build") {
-    return cli.Fail(core::Error(core::Code::kFailedPrecondition,
-                                "running a build is not available yet in this version; "
-                                "use --call=targets, --call=outline or --call=check"));
   }
   auto loaded = LoadDockerfile(pos[0], f.GetString("file"));
   if (!loaded.ok()) return cli.Fail(loaded.error());
@@ -133,6 +136,27 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
     auto p = image::ParsePlatform(f.GetString("platform"));
     if (!p.ok()) return cli.Fail(p.error());
     lo.target_platform = *p;
+  }
+  if (call == "build") {
+    std::string progress = f.GetString("progress");
+    if (progress != "auto" && progress != "plain" && progress != "quiet" && progress != "tty") {
+      return cli.UsageError("build", "invalid --progress \"" + progress + "\": want auto, plain, tty or quiet");
+    }
+    BuildRequest req;
+    req.df = loaded->df;
+    req.dockerfile_path = loaded->path;
+    req.context = pos[0];
+    req.lower = lo;
+    req.lower.warnings_sink = nullptr;
+    req.tags = f.GetList("tag");
+    req.labels = f.GetList("label");
+    req.no_cache = f.GetBool("no-cache");
+    req.pull = f.GetBool("pull");
+    req.quiet = f.GetBool("quiet");
+    req.progress = progress;
+    req.iidfile = f.GetString("iidfile");
+    req.oci_mediatypes = f.GetString("oci-mediatypes") != "false";
+    return ExecuteBuild(cli, std::move(req));
   }
   cache::ImageStore* store = nullptr;
   if (auto s = cli.Store(); s.ok()) store = *s;

@@ -7,6 +7,8 @@
 
 #include "cli/cli.h"
 
+#include <sys/stat.h>
+
 #ifndef XBUILD_VERSION
 #define XBUILD_VERSION "dev"
 #endif
@@ -61,6 +63,11 @@ bool TakesValue(const std::string& flag) {
          flag == "--insecure-registry";
 }
 
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int Main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -78,6 +85,11 @@ int Main(int argc, char** argv) {
       return kExitOk;
     }
     if (a.empty() || a[0] != '-') break;
+    // A flag that is not global starts a build: `xbuild -t name:tag .` is `xbuild build ...`.
+    if (!TakesValue(a) && a != "--debug" && a != "-D" && !a.starts_with("--root=") && !a.starts_with("--config=") &&
+        !a.starts_with("--log-level=") && !a.starts_with("--insecure-registry=")) {
+      break;
+    }
     globals.push_back(a);
     if (TakesValue(a)) {
       if (i + 1 >= args.size()) {
@@ -91,7 +103,14 @@ int Main(int argc, char** argv) {
     PrintHelp();
     return globals.empty() ? kExitOk : kExitUsage;
   }
-  std::string name = args[i++];
+  std::string name = args[i];
+  bool known = name == "image";
+  for (auto& c : kCommands) known |= name == c.name;
+  if (known) {
+    ++i;
+  } else if (name[0] == '-' || name == "." || name.find('/') != std::string::npos || IsDirectory(name)) {
+    name = "build";  // no subcommand: build (what CI jobs type: `xbuild -t name:tag .`)
+  }
   std::vector<std::string> rest(args.begin() + static_cast<long>(i), args.end());
   if (name == "image" && !rest.empty()) {
     for (auto& [alias, target] : kImageAliases) {

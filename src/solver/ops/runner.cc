@@ -134,7 +134,8 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
 Result<VertexResult> BuildRunner::RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs) {
   (void)op;
   (void)inputs;
-  return Error(Code::kInvalidArgument, v.meta.description + ": file operations are not wired in yet");
+  (void)v;
+  return Error(Code::kInvalidArgument, "file operations are not wired in yet");
 }
 
 }  // namespace xbuild::solver::ops
