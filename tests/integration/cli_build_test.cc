@@ -1,0 +1,128 @@
+// `xbuild build` end to end (as root, real runc and overlayfs): a Dockerfile built on a local
+// busybox base, its config read back, the image checked by skopeo, a warm rebuild all cached,
+// and a failing step reported with its Dockerfile line.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "core/json.h"
+#include "core/subprocess.h"
+#include "integration/registry_fixture.h"
+#include "unit/test_util.h"
+
+namespace xbuild {
+namespace {
+
+using testing::RunTool;
+using testing::ToolOut;
+using testing::WriteTestFile;
+
+class CliBuildTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(::geteuid(), 0u) << "builds run runc and mount overlayfs: run the tests as root";
+    std::string rootfs = tmp_.Sub("rootfs");
+    ASSERT_NO_FATAL_FAILURE(testing::MakeBusyboxRootfs(rootfs));
+    root_ = tmp_.Sub("state");
+    ASSERT_EQ(Xb({"import", rootfs, "base:1"}).code, 0);
+    ctx_ = tmp_.Sub("ctx");
+  }
+
+  ToolOut Xb(std::vector<std::string> args) {
+    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    core::RunOptions o;
+    o.extra_env = {{"XBUILD_CONFIG", ""}};
+    return RunTool(argv, o);
+  }
+
+  core::Json Inspect(const std::string& name) {
+    ToolOut o = Xb({"inspect", name});
+    EXPECT_EQ(o.code, 0) << o.err;
+    auto j = core::Json::parse(o.out, nullptr, false);
+    return j.is_array() && j.size() == 1 ? j[0] : core::Json();
+  }
+
+  testing::TempDir tmp_;
+  std::string root_, ctx_;
+};
+
+TEST_F(CliBuildTest, BuildsRunsStepsAndCachesThem) {
+  WriteTestFile(ctx_, "Dockerfile",
+                "FROM base:1\n"
+                "ARG WHO=world\n"
+                "ENV GREETING=\"hello $WHO\"\n"
+                "RUN echo \"$GREETING\" > /greeting && cat /etc/hello\n"
+                "RUN cat /greeting > /copy\n"
+                "LABEL org.example.kind=test\n"
+                "EXPOSE 8080\n"
+                "USER 1000:1000\n"
+                "STOPSIGNAL SIGTERM\n"
+                "CMD [\"/bin/sh\", \"-c\", \"cat /copy\"]\n");
+  // No subcommand: what CI types.
+  ToolOut b = Xb({"-t", "app:1", "--build-arg", "WHO=xbuild", "--iidfile", tmp_.Sub("iid"), ctx_});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(b.err.find("RUN echo \"$GREETING\" > /greeting"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find(" hello from xbuild\n"), std::string::npos) << "step output streams: " << b.err;
+  EXPECT_NE(b.err.find("naming to docker.io/library/app:1 done"), std::string::npos) << b.err;
+
+  core::Json j = Inspect("app:1");
+  EXPECT_EQ(j["Id"], testing::ReadTestFile(tmp_.Sub("iid")));
+  EXPECT_EQ(j["Config"]["Cmd"], core::Json::array({"/bin/sh", "-c", "cat /copy"}));
+  EXPECT_EQ(j["Config"]["User"], "1000:1000");
+  EXPECT_EQ(j["Config"]["Labels"]["org.example.kind"], "test");
+  EXPECT_TRUE(j["Config"]["ExposedPorts"].contains("8080/tcp")) << j["Config"].dump();
+  bool env_ok = false;
+  for (const auto& e : j["Config"]["Env"]) env_ok |= e == "GREETING=hello xbuild";
+  EXPECT_TRUE(env_ok) << j["Config"]["Env"].dump();
+  EXPECT_EQ(j["RootFS"]["Layers"].size(), 3u) << "the base layer and one per RUN";
+  EXPECT_EQ(j["RootFS"]["Layers"][0], Inspect("base:1")["RootFS"]["Layers"][0]);
+
+  // An outside tool reads it.
+  std::string archive = tmp_.Sub("app.tar");
+  ASSERT_EQ(Xb({"save", "-o", archive, "app:1"}).code, 0);
+  ToolOut si = RunTool({"skopeo", "inspect", "docker-archive:" + archive});
+  ASSERT_EQ(si.code, 0) << si.err;
+  EXPECT_EQ(core::Json::parse(si.out)["Layers"].size(), 3u);
+
+  // Warm: every step cached, same image.
+  ToolOut w = Xb({"build", "-t", "app:2", "--build-arg", "WHO=xbuild", ctx_});
+  ASSERT_EQ(w.code, 0) << w.err;
+  EXPECT_EQ(w.err.find("DONE "), w.err.find("#0 DONE ") + 3) << "nothing but the export ran: " << w.err;
+  EXPECT_NE(w.err.find("CACHED"), std::string::npos) << w.err;
+  EXPECT_EQ(Inspect("app:2")["RootFS"], j["RootFS"]);
+
+  // -q prints the image ID only.
+  ToolOut q = Xb({"build", "-q", "--build-arg", "WHO=xbuild", ctx_});
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_EQ(q.out, j["Id"].get<std::string>() + "\n");
+  EXPECT_EQ(q.err, "");
+}
+
+TEST_F(CliBuildTest, AFailingStepNamesItsLineAndChangesNothing) {
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo before\nRUN echo oops >&2 && exit 7\nRUN echo never\n");
+  ToolOut images_before = Xb({"images", "-q"});
+  ToolOut b = Xb({"build", "-t", "bad:1", ctx_});
+  EXPECT_EQ(b.code, 1);
+  EXPECT_NE(b.err.find("did not complete successfully: exit code: 7"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("Dockerfile:3"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find("oops"), std::string::npos) << b.err;
+  EXPECT_EQ(b.err.find("never\n"), std::string::npos) << b.err;
+  EXPECT_EQ(Xb({"images", "-q"}).out, images_before.out);
+  ToolOut bad = Xb({"inspect", "bad:1"});
+  EXPECT_NE(bad.code, 0);
+  // A later build of a good Dockerfile works on the same root.
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo before\n");
+  ToolOut ok = Xb({"build", "-t", "good:1", ctx_});
+  EXPECT_EQ(ok.code, 0) << ok.err;
+}
+
+TEST_F(CliBuildTest, RefusesAPlatformThisMachineCannotRun) {
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN true\n");
+  ToolOut b = Xb({"build", "--platform", "linux/s390x", ctx_});
+  EXPECT_NE(b.code, 0);
+  EXPECT_NE(b.err.find("linux/s390x cannot run on this linux/amd64 machine"), std::string::npos) << b.err;
+}
+
+}  // namespace
+}  // namespace xbuild
