@@ -61,6 +61,7 @@ struct Command {
 };
 
 int RunBuild(Cli&, const std::vector<std::string>&);
+int RunRun(Cli&, const std::vector<std::string>&);
 int RunImport(Cli&, const std::vector<std::string>&);
 int RunImages(Cli&, const std::vector<std::string>&);
 int RunTag(Cli&, const std::vector<std::string>&);

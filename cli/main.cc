@@ -17,8 +17,9 @@ namespace xbuild::cli {
 namespace {
 
 const Command kCommands[] = {
-    {"build", "Inspect a build from a Dockerfile (--call=targets|outline|check)", RunBuild},
+    {"build", "Build an image from a Dockerfile", RunBuild},
     {"debug", "Debugging tools (debug parse FILE)", RunDebug},
+    {"run", "Run a command in a new container (foreground)", RunRun},
     {"images", "List images", RunImages},
     {"import", "Import the contents from a tarball or directory to create a filesystem image", RunImport},
     {"info", "Display system-wide information", RunInfo},

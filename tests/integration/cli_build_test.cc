@@ -78,6 +78,15 @@ TEST_F(CliBuildTest, BuildsRunsStepsAndCachesThem) {
   EXPECT_EQ(j["RootFS"]["Layers"].size(), 3u) << "the base layer and one per RUN";
   EXPECT_EQ(j["RootFS"]["Layers"][0], Inspect("base:1")["RootFS"]["Layers"][0]);
 
+  // It runs, as the user and with the command the Dockerfile set.
+  ToolOut run = Xb({"run", "--rm", "app:1"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "hello xbuild\n");
+  ToolOut id = Xb({"run", "--rm", "-e", "X=1", "-w", "/tmp", "app:1", "sh", "-c", "id -u; echo $X; pwd; exit 5"});
+  EXPECT_EQ(id.code, 5) << id.err;
+  EXPECT_EQ(id.out, "1000\n1\n/tmp\n");
+  EXPECT_EQ(Xb({"run", "--rm", "app:1", "no-such-command"}).code, 127);
+
   // An outside tool reads it.
   std::string archive = tmp_.Sub("app.tar");
   ASSERT_EQ(Xb({"save", "-o", archive, "app:1"}).code, 0);

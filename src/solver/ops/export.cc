@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "core/fd.h"
@@ -117,8 +118,16 @@ core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Sna
       layers.push_back(l.desc);
       diff_ids.push_back(l.diff_id);
     }
-    int64_t now = opts.source_date_epoch ? *opts.source_date_epoch : static_cast<int64_t>(std::time(nullptr));
-    config.created = image::FormatTime(now);
+    // Created: when the newest step ran (so a fully cached rebuild exports the same image ID,
+    // as BuildKit's does), or SOURCE_DATE_EPOCH.
+    int64_t created = 0;
+    for (const auto& step : chain) created = std::max(created, step.created_unix);
+    if (opts.source_date_epoch) created = *opts.source_date_epoch;
+    if (created > 0) {
+      config.created = image::FormatTime(created);
+    } else if (config.created.empty()) {
+      config.created = image::FormatTime(static_cast<int64_t>(std::time(nullptr)));
+    }
     for (auto& h : config.history) {
       if (h.created.empty()) h.created = config.created;
     }
