@@ -1,8 +1,20 @@
 #include "solver/ops/runner.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include "core/fd.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "exec/sandbox.h"
+#include "exec/user.h"
+#include "frontend/dockerignore.h"
+#include "solver/ops/file_op.h"
 
 namespace xbuild::solver::ops {
 
@@ -33,6 +45,62 @@ Result<std::string> WithNewSnapshot(exec::Snapshotter& snaps, const std::string&
 }
 
 std::string SnapshotOf(const Ref& r) { return r.id.starts_with(kDirRef) ? "" : r.id; }
+
+// The .dockerignore patterns the frontend put on a context source.
+Result<frontend::DockerIgnore> ContextIgnore(const SourceOp& src) {
+  auto it = src.attrs.find("local.excludepatterns");
+  if (it == src.attrs.end()) return frontend::DockerIgnore();
+  auto j = core::Json::parse(it->second, nullptr, false);
+  std::string text;
+  if (j.is_array()) {
+    for (const auto& p : j) {
+      if (p.is_string()) text += p.get<std::string>() + "\n";
+    }
+  }
+  return frontend::DockerIgnore::Parse(text);
+}
+
+// Checksum of what the build can read from the context: every entry not excluded, by path,
+// type, mode, size, symlink target and content (not mtime, not owner: the context's files
+// become 0:0). Symlinks are not followed.
+Status HashTree(const std::string& root, const std::string& rel, const frontend::DockerIgnore& ignore, core::Sha256& h) {
+  std::string dir = rel.empty() ? root : core::JoinPath(root, rel);
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) names.push_back(e.path().filename().string());
+  if (ec) return Error(Code::kIo, "read context dir " + dir + ": " + ec.message());
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string r = rel.empty() ? n : rel + "/" + n;
+    bool excluded = ignore.Excluded(r);
+    struct stat st;
+    std::string path = core::JoinPath(root, r);
+    if (::lstat(path.c_str(), &st) != 0) return core::SysError("lstat " + path);
+    if (excluded && !(S_ISDIR(st.st_mode) && ignore.MayHaveExceptionsUnder(r))) continue;
+    char head[64];
+    std::snprintf(head, sizeof head, "\n%o %lld ", static_cast<unsigned>(st.st_mode), static_cast<long long>(st.st_size));
+    h.Update(r);
+    h.Update(head);
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      ssize_t len = ::readlink(path.c_str(), target, sizeof target);
+      if (len > 0) h.Update(target, static_cast<size_t>(len));
+    } else if (S_ISREG(st.st_mode) && !excluded) {
+      XB_ASSIGN(core::UniqueFd fd, core::Open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+      char buf[1 << 16];
+      for (ssize_t got; (got = ::read(fd.get(), buf, sizeof buf)) != 0;) {
+        if (got < 0) {
+          if (errno == EINTR) continue;
+          return core::SysError("read " + path);
+        }
+        h.Update(buf, static_cast<size_t>(got));
+      }
+    } else if (S_ISDIR(st.st_mode)) {
+      XB_TRY(HashTree(root, r, ignore, h));
+    }
+  }
+  return core::Ok();
+}
 
 }  // namespace
 
@@ -81,9 +149,11 @@ Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<R
     return img.record.digest.String();
   }
   if (src->identifier.starts_with(kLocalScheme)) {
-    // The context is read in place: steps that copy from it key on what they read (their
-    // file op computes it), so the source itself keys on its location only.
-    return "dir:" + opts_.context_dir;
+    if (opts_.context_dir.empty()) return Error(Code::kInvalidArgument, "the build has no context to copy from");
+    XB_ASSIGN(frontend::DockerIgnore ignore, ContextIgnore(*src));
+    core::Sha256 h;
+    XB_TRY_CTX(HashTree(opts_.context_dir, "", ignore, h), "checksum the build context");
+    return h.Finish().String();
   }
   return Error(Code::kInvalidArgument, "source " + src->identifier + " is not supported yet");
 }
@@ -91,7 +161,25 @@ Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<R
 Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& inputs, const std::string&,
                                       const CancelToken& cancel) {
   if (const auto* src = std::get_if<SourceOp>(&v.op)) {
-    if (src->identifier.starts_with(kLocalScheme)) return VertexResult{{Ref{std::string(kDirRef) + opts_.context_dir}}};
+    if (src->identifier.starts_with(kLocalScheme)) {
+      // The context, minus what .dockerignore excludes, becomes a snapshot (owned by root),
+      // which COPY steps then read.
+      XB_ASSIGN(frontend::DockerIgnore ignore, ContextIgnore(*src));
+      FileOp copy;
+      CopyAction all;
+      all.src_input = 0;
+      all.src = "/";
+      all.dest = "/";
+      all.exclude_patterns = ignore.patterns();
+      copy.actions.push_back({-1, all});
+      FileOpEnv env;
+      env.inputs.push_back(FileOpInput{opts_.context_dir, true});
+      XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
+        env.target = mount;
+        return ApplyFileOp(copy, env);
+      }));
+      return VertexResult{{Ref{id}}};
+    }
     XB_ASSIGN(cache::ResolvedImage img, ResolveImage(src->identifier));
     XB_ASSIGN(std::string id, snaps_.FromImage(img));
     return VertexResult{{Ref{id}}};
@@ -131,11 +219,40 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
   return VertexResult{{Ref{id}}};
 }
 
-Result<VertexResult> BuildRunner::RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs) {
-  (void)op;
-  (void)inputs;
-  (void)v;
-  return Error(Code::kInvalidArgument, "file operations are not wired in yet");
+Result<VertexResult> BuildRunner::RunFile(const Vertex&, const FileOp& op, const std::vector<Ref>& inputs) {
+  // Every action writes into one tree: a new snapshot over the first action's input.
+  int first = op.actions.empty() ? -1 : op.actions[0].input;
+  std::string parent = first >= 0 && static_cast<size_t>(first) < inputs.size() ? SnapshotOf(inputs[static_cast<size_t>(first)]) : "";
+  // Readable views of the inputs: the context as it is, snapshots through a private view each
+  // (two steps reading one snapshot at once never share a mount).
+  std::vector<std::string> views;
+  core::ScopeGuard drop_views([&] {
+    for (const auto& id : views) (void)snaps_.Remove(id);
+  });
+  FileOpEnv env;
+  for (const auto& in : inputs) {
+    FileOpInput fi;
+    if (in.id.starts_with(kDirRef)) {
+      fi.root = in.id.substr(kDirRef.size());
+      fi.reset_owner = true;  // context files become 0:0, as BuildKit's transfer does
+    } else if (!in.id.empty()) {
+      XB_ASSIGN(std::string view, snaps_.Prepare(in.id));
+      views.push_back(view);
+      XB_ASSIGN(fi.root, snaps_.Mount(view));
+    }
+    env.inputs.push_back(fi);
+  }
+  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, parent, [&](const std::string& mount) -> Status {
+    env.target = mount;
+    env.resolve_owner = [&](const ChownOpt& o) -> Result<std::pair<uint32_t, uint32_t>> {
+      XB_ASSIGN(core::UniqueFd root, core::Open(mount, O_PATH | O_DIRECTORY | O_CLOEXEC));
+      XB_ASSIGN(exec::ExecUser u, exec::ResolveUser(root.get(), o.group.empty() ? o.user : o.user + ":" + o.group));
+      // Docker: a user without a group uses the same number for the group.
+      return std::make_pair(u.uid, o.group.empty() ? u.uid : u.gid);
+    };
+    return ApplyFileOp(op, env);
+  }));
+  return VertexResult{{Ref{id}}};
 }
 
 }  // namespace xbuild::solver::ops

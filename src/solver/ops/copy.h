@@ -1,0 +1,22 @@
+// One CopyAction (COPY, ADD): the rules are listed in file_op.h.
+#pragma once
+
+#include <optional>
+
+#include "core/result.h"
+#include "solver/definition.h"
+#include "solver/ops/tree.h"
+
+namespace xbuild::solver::ops {
+
+struct CopyRoots {
+  int src = -1;              // the source tree's directory fd; -1 = scratch (empty)
+  bool reset_owner = false;  // the build context: entries become 0:0 unless --chown
+  int dst = -1;              // the target's directory fd
+};
+
+// `owner` is the resolved --chown, if any.
+core::Status RunCopy(const solver::CopyAction& a, const CopyRoots& roots,
+                     std::optional<Owner> owner);
+
+}  // namespace xbuild::solver::ops
