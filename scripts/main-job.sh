@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
 # The main job, offline: installs what is missing, builds xbuild, makes a base image from
-# Debian's busybox-static, imports it, lists it, saves it in both archive formats and checks
-# both with tools nobody here wrote (skopeo, umoci).
-#
-# (`xbuild build` arrives with the build issue; this script then builds
-# examples/Dockerfiles/hello on that base and runs it.)
+# Debian's busybox-static, builds examples/Dockerfiles/hello on it (`xbuild -t hello:1 ...`, as
+# a CI job would) and runs it, then saves the result in both archive formats and checks both
+# with tools nobody here wrote (skopeo, umoci). Run it as root (the sandbox is runc on overlayfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh
@@ -22,16 +20,20 @@ echo "root:x:0:0:root:/root:/bin/sh" > "$WORK/rootfs/etc/passwd"
 
 echo "== xbuild import"
 "$XB" import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$WORK/rootfs" busybox:local
+echo "== xbuild -t hello:1 examples/Dockerfiles/hello"
+"$XB" -t hello:1 examples/Dockerfiles/hello
+echo "== xbuild run --rm hello:1"
+"$XB" run --rm hello:1
 echo "== xbuild images"
 "$XB" images
 echo "== xbuild save (docker and oci)"
-"$XB" save -o "$WORK/busybox-docker.tar" busybox:local
-"$XB" save --format oci -o "$WORK/busybox-oci.tar" busybox:local
+"$XB" save -o "$WORK/hello-docker.tar" hello:1
+"$XB" save --format oci -o "$WORK/hello-oci.tar" hello:1
 ls -l "$WORK"/*.tar
 echo "== skopeo inspect docker-archive:"
-skopeo inspect "docker-archive:$WORK/busybox-docker.tar" | head -20
+skopeo inspect "docker-archive:$WORK/hello-docker.tar" | head -20
 echo "== umoci unpack (oci)"
-mkdir -p "$WORK/layout" && tar -xf "$WORK/busybox-oci.tar" -C "$WORK/layout"
-umoci unpack --image "$WORK/layout:local" "$WORK/bundle" >/dev/null
-ls "$WORK/bundle/rootfs/bin"
+mkdir -p "$WORK/layout" && tar -xf "$WORK/hello-oci.tar" -C "$WORK/layout"
+umoci unpack --image "$WORK/layout:1" "$WORK/bundle" >/dev/null
+ls "$WORK/bundle/rootfs/bin" "$WORK/bundle/rootfs/app"
 echo "main job: OK"

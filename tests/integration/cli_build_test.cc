@@ -133,5 +133,36 @@ TEST_F(CliBuildTest, RefusesAPlatformThisMachineCannotRun) {
   EXPECT_NE(b.err.find("linux/s390x cannot run on this linux/amd64 machine"), std::string::npos) << b.err;
 }
 
+TEST_F(CliBuildTest, CopiesTheContextAndRebuildsOnlyWhatChanged) {
+  WriteTestFile(ctx_, "Dockerfile",
+                "FROM base:1\nWORKDIR /app\nCOPY . .\nRUN ls -a /app > /listing\nCMD [\"/bin/busybox\", \"cat\", \"/app/a.txt\"]\n");
+  WriteTestFile(ctx_, ".dockerignore", "secret.txt\n");
+  WriteTestFile(ctx_, "a.txt", "one\n");
+  WriteTestFile(ctx_, "secret.txt", "do not ship\n");
+  ASSERT_EQ(::symlink("/etc/passwd", (ctx_ + "/link").c_str()), 0);
+  ToolOut b = Xb({"build", "-t", "ctx:1", ctx_});
+  ASSERT_EQ(b.code, 0) << b.err;
+  ToolOut listing = Xb({"run", "--rm", "ctx:1", "/bin/busybox", "cat", "/listing"});
+  ASSERT_EQ(listing.code, 0) << listing.err;
+  EXPECT_NE(listing.out.find("a.txt"), std::string::npos) << listing.out;
+  EXPECT_EQ(listing.out.find("secret.txt"), std::string::npos) << ".dockerignore: " << listing.out;
+  // The symlink is copied as a symlink: the host's /etc/passwd was never read into the image.
+  ToolOut link = Xb({"run", "--rm", "ctx:1", "/bin/busybox", "readlink", "/app/link"});
+  EXPECT_EQ(link.out, "/etc/passwd\n") << link.err;
+  EXPECT_EQ(Xb({"run", "--rm", "ctx:1", "/bin/busybox", "cat", "/app/a.txt"}).out, "one\n");
+
+  // An ignored file changes: nothing runs again.
+  WriteTestFile(ctx_, "secret.txt", "still secret\n");
+  ToolOut same = Xb({"build", "-t", "ctx:1", ctx_});
+  ASSERT_EQ(same.code, 0) << same.err;
+  EXPECT_EQ(same.err.find("DONE "), same.err.find("#0 DONE ") + 3) << same.err;
+  // A copied file changes: COPY and the RUN after it run again, with the new content.
+  WriteTestFile(ctx_, "a.txt", "two\n");
+  ToolOut changed = Xb({"build", "-t", "ctx:1", ctx_});
+  ASSERT_EQ(changed.code, 0) << changed.err;
+  EXPECT_NE(changed.err.find("RUN ls -a /app > /listing\n#"), std::string::npos) << changed.err;
+  EXPECT_EQ(Xb({"run", "--rm", "ctx:1"}).out, "two\n");
+}
+
 }  // namespace
 }  // namespace xbuild
