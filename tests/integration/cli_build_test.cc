@@ -1,10 +1,20 @@
 // `xbuild build` end to end (as root, real runc and overlayfs): a Dockerfile built on a local
 // busybox base, its config read back, the image checked by skopeo, a warm rebuild all cached,
 // and a failing step reported with its Dockerfile line.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
 #include "integration/registry_fixture.h"
@@ -162,6 +172,63 @@ TEST_F(CliBuildTest, CopiesTheContextAndRebuildsOnlyWhatChanged) {
   ASSERT_EQ(changed.code, 0) << changed.err;
   EXPECT_NE(changed.err.find("RUN ls -a /app > /listing\n#"), std::string::npos) << changed.err;
   EXPECT_EQ(Xb({"run", "--rm", "ctx:1"}).out, "two\n");
+}
+
+TEST_F(CliBuildTest, TwoConcurrentBuildsRunEachStepOnce) {
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo step-ran && sleep 1\nRUN echo second-ran\n");
+  auto a = std::async(std::launch::async, [&] { return Xb({"build", "-t", "c:1", ctx_}); });
+  auto b = std::async(std::launch::async, [&] { return Xb({"build", "-t", "c:2", ctx_}); });
+  ToolOut oa = a.get(), ob = b.get();
+  ASSERT_EQ(oa.code, 0) << oa.err;
+  ASSERT_EQ(ob.code, 0) << ob.err;
+  auto count = [](const std::string& s, const std::string& what) {
+    size_t n = 0;
+    // Output lines are "#N <seconds> text": the match follows a digit (not "echo" in a title).
+    for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) n += p > 0 && std::isdigit(static_cast<unsigned char>(s[p - 1]));
+    return n;
+  };
+  // Each RUN's output appears in exactly one of the two builds: the other waited and reused it.
+  EXPECT_EQ(count(oa.err, " step-ran\n") + count(ob.err, " step-ran\n"), 1u) << oa.err << ob.err;
+  EXPECT_EQ(count(oa.err, " second-ran\n") + count(ob.err, " second-ran\n"), 1u) << oa.err << ob.err;
+  EXPECT_EQ(Inspect("c:1")["Id"], Inspect("c:2")["Id"]);
+}
+
+TEST_F(CliBuildTest, AKilledBuildLeavesNothingStaleAndTheRebuildWorks) {
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo started && sleep 60\n");
+  core::RunOptions o;
+  o.extra_env = {{"XBUILD_CONFIG", ""}};
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(XBUILD_BINARY, XBUILD_BINARY, "--root", root_.c_str(), "build", ctx_.c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Wait until the step runs: its container's bundle exists.
+  bool running = false;
+  for (int i = 0; i < 3000 && !running; ++i) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root_ + "/containers", ec)) {
+      running |= std::filesystem::exists(e.path() / "config.json");
+    }
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(running) << "the RUN step never started";
+  ::kill(pid, SIGKILL);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  // The next command cleans up: no mount under the root, no container, no active snapshot.
+  ASSERT_EQ(Xb({"images", "-q"}).code, 0);
+  auto mi = core::ReadFile("/proc/self/mountinfo");
+  ASSERT_TRUE(mi.ok());
+  EXPECT_EQ(mi->find(root_ + "/"), std::string::npos) << "stale mount:\n" << *mi;
+  std::error_code ec;
+  EXPECT_TRUE(std::filesystem::is_empty(root_ + "/containers", ec)) << "stale container bundle";
+  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo again\n");
+  ToolOut b = Xb({"build", "-t", "after:1", ctx_});
+  EXPECT_EQ(b.code, 0) << b.err;
 }
 
 }  // namespace
