@@ -34,20 +34,6 @@ const std::string& ManifestAccept() {
 std::string PullScope(const std::string& path) { return "repository:" + path + ":pull"; }
 std::string PushScope(const std::string& path) { return "repository:" + path + ":pull,push"; }
 
-std::string UrlEscapeQuery(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
-}
-
 std::string WithQuery(std::string url, std::string_view kv) {
   url += url.find('?') == std::string::npos ? '?' : '&';
   url += kv;
@@ -458,7 +444,7 @@ Result<Client::Upload> Client::UploadBlob(cache::ImageStore& store, const Refere
       if (from == ref.path) continue;
       Request mount;
       mount.method = "POST";
-      mount.url = uploads + "?mount=" + d.digest.String() + "&from=" + UrlEscapeQuery(from);
+      mount.url = uploads + "?mount=" + d.digest.String() + "&from=" + UrlEscape(from);
       mount.follow_redirects = false;
       auto m = auth.Do(mount, scope + " " + PullScope(from));
       if (!m.ok()) continue;

@@ -411,4 +411,18 @@ Result<Response> CurlTransport::Do(const Request& original) {
   }
 }
 
+std::string UrlEscape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 }  // namespace xbuild::registry

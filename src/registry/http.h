@@ -100,6 +100,8 @@ class CurlTransport : public Transport {
 
 // "scheme://host[:port]/path" -> "host[:port]" (lowercased); empty when unparsable.
 std::string UrlHost(std::string_view url);
+// Percent-encodes everything but unreserved characters (RFC 3986), for query values and forms.
+std::string UrlEscape(std::string_view s);
 // Resolves a Location header against the URL it came from.
 std::string ResolveUrl(std::string_view base, std::string_view location);
 // Turns a registry error response into readable text:

@@ -74,25 +74,11 @@ class CliRegistryTest : public ::testing::Test {
     ASSERT_EQ(o.code, 0) << o.err;
   }
 
-  std::string SkopeoDigest(const std::string& ref) {
-    Out si = Tool({"skopeo", "inspect", "--tls-verify=false", "docker://" + ref});
-    EXPECT_EQ(si.code, 0) << si.err;
-    auto j = core::Json::parse(si.out, nullptr, false);
-    return j.is_object() ? j.value("Digest", "") : "";
-  }
-
   core::Json Inspect(const std::string& name, const std::string& root = "") {
     Out o = Xb({"inspect", name}, root);
     EXPECT_EQ(o.code, 0) << o.err;
     auto j = core::Json::parse(o.out, nullptr, false);
     return j.is_array() && j.size() == 1 ? j[0] : core::Json();
-  }
-
-  static std::string Line(const std::string& out, const std::string& prefix) {
-    size_t p = out.find(prefix);
-    if (p == std::string::npos) return "";
-    size_t e = out.find('\n', p);
-    return out.substr(p + prefix.size(), e - p - prefix.size());
   }
 
   TempDir tmp_;
@@ -109,10 +95,10 @@ TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_TRUE(p.out.starts_with("The push refers to repository [" + host_ + "/app]\n")) << p.out;
   EXPECT_NE(p.out.find(": Pushed "), std::string::npos) << p.out;
-  std::string digest = Line(p.out, "1: digest: ");
+  std::string digest = testing::LineAfter(p.out, "1: digest: ");
   digest = digest.substr(0, digest.find(' '));
   ASSERT_TRUE(digest.starts_with("sha256:")) << p.out;
-  EXPECT_EQ(SkopeoDigest(ref), digest);
+  EXPECT_EQ(testing::SkopeoDigest(ref), digest);
 
   Out again = Xb({"push", ref});
   ASSERT_EQ(again.code, 0) << again.err;
@@ -123,7 +109,7 @@ TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
   ASSERT_EQ(pl.code, 0) << pl.err;
   EXPECT_TRUE(pl.out.starts_with("1: Pulling from app\n")) << pl.out;
   EXPECT_NE(pl.out.find(": Pull complete "), std::string::npos) << pl.out;
-  EXPECT_EQ(Line(pl.out, "Digest: "), digest);
+  EXPECT_EQ(testing::LineAfter(pl.out, "Digest: "), digest);
   EXPECT_NE(pl.out.find("Status: Downloaded newer image for " + ref + "\n"), std::string::npos);
   EXPECT_TRUE(pl.out.ends_with(ref + "\n"));
   core::Json a = Inspect(ref), b = Inspect(ref, root2);
@@ -140,7 +126,7 @@ TEST_F(CliRegistryTest, PushIsReadBySkopeoAndPullsBackIdentical) {
   // By digest, into a third root.
   Out bd = Xb({"pull", host_ + "/app@" + digest}, tmp_.Sub("state3"));
   ASSERT_EQ(bd.code, 0) << bd.err;
-  EXPECT_EQ(Line(bd.out, "Digest: "), digest);
+  EXPECT_EQ(testing::LineAfter(bd.out, "Digest: "), digest);
 }
 
 TEST_F(CliRegistryTest, PullsWhatSkopeoPushed) {
@@ -153,12 +139,12 @@ TEST_F(CliRegistryTest, PullsWhatSkopeoPushed) {
   Out c = Tool({"skopeo", "copy", "--format", "v2s2", "--dest-tls-verify=false",
                 "oci-archive:" + archive, "docker://" + ref});
   ASSERT_EQ(c.code, 0) << c.err;
-  std::string digest = SkopeoDigest(ref);
+  std::string digest = testing::SkopeoDigest(ref);
   ASSERT_FALSE(digest.empty());
   std::string root2 = tmp_.Sub("state2");
   Out pl = Xb({"pull", ref}, root2);
   ASSERT_EQ(pl.code, 0) << pl.err;
-  EXPECT_EQ(Line(pl.out, "Digest: "), digest);
+  EXPECT_EQ(testing::LineAfter(pl.out, "Digest: "), digest);
   core::Json j = Inspect(ref, root2);
   EXPECT_EQ(j["Config"]["Cmd"], core::Json::array({"/bin/sh"}));
   EXPECT_EQ(j["RootFS"], Inspect("src:1")["RootFS"]);
@@ -284,7 +270,7 @@ TEST_F(CliRegistryTest, MountsBlobsFromAnotherRepositoryOfTheSameRegistry) {
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_NE(p.out.find(": Mounted from team/base\n"), std::string::npos) << p.out;
   EXPECT_EQ(p.out.find(": Pushed"), std::string::npos) << p.out;
-  EXPECT_EQ(SkopeoDigest(host_ + "/team/app:1"), SkopeoDigest(host_ + "/team/base:1"));
+  EXPECT_EQ(testing::SkopeoDigest(host_ + "/team/app:1"), testing::SkopeoDigest(host_ + "/team/base:1"));
 }
 
 TEST_F(CliRegistryTest, PullsDockerHubNamesThroughMirrorsWithFallback) {
@@ -367,8 +353,8 @@ TEST_F(CliRegistryTest, PushCompletesAfterTheRegistryIsKilledMidUpload) {
   // The registry cannot continue a session cut mid-request (docker-registry cancels it as
   // "resumed at wrong offset"): xbuild asks, and starts that blob over.
   EXPECT_NE(o2.err.find("upload of sha256:"), std::string::npos) << o2.err;
-  std::string digest = Line(o2.out, "1: digest: ");
-  EXPECT_EQ(SkopeoDigest(ref), digest.substr(0, digest.find(' ')));
+  std::string digest = testing::LineAfter(o2.out, "1: digest: ");
+  EXPECT_EQ(testing::SkopeoDigest(ref), digest.substr(0, digest.find(' ')));
   Out pl = Xb({"pull", ref}, tmp_.Sub("state2"));
   ASSERT_EQ(pl.code, 0) << pl.err;
   EXPECT_EQ(Inspect(ref, tmp_.Sub("state2"))["RootFS"], Inspect(ref)["RootFS"]);

@@ -18,6 +18,7 @@
 #include "core/strings.h"
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "unit/test_util.h"
 
 namespace xbuild::testing {
@@ -57,6 +58,27 @@ ToolOut RunTool(const std::vector<std::string>& argv, const core::RunOptions& op
   EXPECT_TRUE(r.ok()) << argv[0] << ": " << (r.ok() ? "" : r.error().ToString());
   if (!r.ok()) return {};
   return {r->exit_code, r->out, r->err};
+}
+
+void ImportBusyboxImage(const std::string& scratch_dir, const std::string& root, const std::string& name) {
+  std::string rootfs = scratch_dir + "/busybox-rootfs";
+  ASSERT_NO_FATAL_FAILURE(MakeBusyboxRootfs(rootfs));
+  ToolOut r = RunTool({XBUILD_BINARY, "--root", root, "import", rootfs, name});
+  ASSERT_EQ(r.code, 0) << "xbuild import: " << r.err;
+}
+
+std::string SkopeoDigest(const std::string& ref) {
+  ToolOut si = RunTool({"skopeo", "inspect", "--tls-verify=false", "docker://" + ref});
+  EXPECT_EQ(si.code, 0) << si.err;
+  auto j = core::Json::parse(si.out, nullptr, false);
+  return j.is_object() ? j.value("Digest", "") : "";
+}
+
+std::string LineAfter(const std::string& out, const std::string& prefix) {
+  size_t p = out.find(prefix);
+  if (p == std::string::npos) return "";
+  size_t e = out.find('\n', p);
+  return out.substr(p + prefix.size(), e == std::string::npos ? std::string::npos : e - p - prefix.size());
 }
 
 void RegistryProcess::Start(const std::string& dir, Options opts) {

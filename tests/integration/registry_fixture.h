@@ -27,6 +27,14 @@ struct ToolOut {
 };
 // Runs argv to completion; a launch failure fails the calling test and returns code -1.
 ToolOut RunTool(const std::vector<std::string>& argv, const core::RunOptions& opts = {});
+// Imports testing::MakeBusyboxRootfs (built under scratch_dir) as image `name` into the state
+// root with the xbuild binary. Fails the calling test on error (use ASSERT_NO_FATAL_FAILURE).
+void ImportBusyboxImage(const std::string& scratch_dir, const std::string& root, const std::string& name);
+// The manifest digest `skopeo inspect` reports for a reference on a plain-HTTP/loopback
+// registry ("" on failure, which also fails the calling test).
+std::string SkopeoDigest(const std::string& ref);
+// The rest of the line after the first `prefix` in `out`; "" when absent.
+std::string LineAfter(const std::string& out, const std::string& prefix);
 
 class RegistryProcess {
  public:

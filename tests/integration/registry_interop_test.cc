@@ -222,11 +222,6 @@ class RegistryInteropTest : public ::testing::Test {
     return core::Json::parse(o.out, nullptr, false);
   }
 
-  std::string SkopeoDigest(const std::string& ref) {
-    core::Json j = ToolJson({"skopeo", "inspect", "--tls-verify=false", "docker://" + ref});
-    return j.is_object() ? j.value("Digest", "") : "";
-  }
-
   core::Json XbInspect(const std::string& name, const std::string& root = "") {
     ToolOut o = Xb({"inspect", name}, root);
     EXPECT_EQ(o.code, 0) << o.err;
@@ -234,18 +229,9 @@ class RegistryInteropTest : public ::testing::Test {
     return j.is_array() && j.size() == 1 ? j[0] : core::Json();
   }
 
-  // The rest of the line after `prefix` (first occurrence); "" when absent.
-  static std::string Line(const std::string& out, const std::string& prefix) {
-    size_t p = out.find(prefix);
-    if (p == std::string::npos) return "";
-    size_t e = out.find('\n', p);
-    return out.substr(p + prefix.size(),
-                      e == std::string::npos ? std::string::npos : e - p - prefix.size());
-  }
-
   // "TAG: digest: sha256:... size: N" (docker push and xbuild push) -> "sha256:...".
   static std::string PushedDigest(const std::string& out, const std::string& tag) {
-    std::string d = Line(out, tag + ": digest: ");
+    std::string d = testing::LineAfter(out, tag + ": digest: ");
     return d.substr(0, d.find(' '));
   }
 
@@ -286,7 +272,7 @@ TEST_F(RegistryInteropTest, XbuildPushIsReadBySkopeoAndRunByDocker) {
   ASSERT_TRUE(digest.starts_with("sha256:")) << p.out;
 
   // skopeo: the registry serves exactly the manifest xbuild reported, with xbuild's config.
-  EXPECT_EQ(SkopeoDigest(ref), digest);
+  EXPECT_EQ(testing::SkopeoDigest(ref), digest);
   ToolOut raw = Tool({"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + ref});
   ASSERT_EQ(raw.code, 0) << raw.err;
   EXPECT_EQ(core::Digest::Of(raw.out).String(), digest);
@@ -312,7 +298,7 @@ TEST_F(RegistryInteropTest, XbuildPushIsReadBySkopeoAndRunByDocker) {
   ASSERT_NO_FATAL_FAILURE(docker_.Start(tmp_.Sub("docker")));
   ToolOut pl = docker_.Docker({"pull", ref});
   ASSERT_EQ(pl.code, 0) << pl.out << pl.err << "\n" << docker_.log();
-  EXPECT_EQ(Line(pl.out, "Digest: "), digest) << pl.out;
+  EXPECT_EQ(testing::LineAfter(pl.out, "Digest: "), digest) << pl.out;
   ToolOut rd = docker_.Docker({"image", "inspect", "-f", "{{json .RepoDigests}}", ref});
   ASSERT_EQ(rd.code, 0) << rd.err;
   EXPECT_EQ(core::Json::parse(rd.out, nullptr, false),
@@ -335,7 +321,7 @@ TEST_F(RegistryInteropTest, XbuildPullsWhatDockerPushed) {
   ASSERT_EQ(p.code, 0) << p.out << p.err << "\n" << docker_.log();
   std::string digest = PushedDigest(p.out, "1");
   ASSERT_TRUE(digest.starts_with("sha256:")) << p.out;
-  EXPECT_EQ(SkopeoDigest(ref), digest);
+  EXPECT_EQ(testing::SkopeoDigest(ref), digest);
   EXPECT_EQ(ManifestType(ref), "application/vnd.docker.distribution.manifest.v2+json");
   ToolOut layers = docker_.Docker({"image", "inspect", "-f", "{{json .RootFS.Layers}}", ref});
   ASSERT_EQ(layers.code, 0) << layers.err;
@@ -344,7 +330,7 @@ TEST_F(RegistryInteropTest, XbuildPullsWhatDockerPushed) {
 
   ToolOut pl = Xb({"pull", ref});
   ASSERT_EQ(pl.code, 0) << pl.err;
-  EXPECT_EQ(Line(pl.out, "Digest: "), digest) << pl.out;
+  EXPECT_EQ(testing::LineAfter(pl.out, "Digest: "), digest) << pl.out;
   core::Json xi = XbInspect(ref);
   EXPECT_EQ(xi["Config"]["Cmd"], core::Json::parse(kCmd));
   EXPECT_EQ(xi["RootFS"]["Layers"], diff_ids);
@@ -385,7 +371,7 @@ TEST_F(RegistryInteropTest, XbuildPullsWhatBuildahPushed) {
   ASSERT_EQ(p.code, 0) << p.err;
   std::string digest = testing::ReadTestFile(digest_file);
   ASSERT_TRUE(digest.starts_with("sha256:")) << digest;
-  EXPECT_EQ(SkopeoDigest(ref), digest);
+  EXPECT_EQ(testing::SkopeoDigest(ref), digest);
   EXPECT_EQ(ManifestType(ref), "application/vnd.oci.image.manifest.v1+json");
   core::Json cfg =
       ToolJson({"skopeo", "inspect", "--config", "--tls-verify=false", "docker://" + ref});
@@ -394,7 +380,7 @@ TEST_F(RegistryInteropTest, XbuildPullsWhatBuildahPushed) {
 
   ToolOut pl = Xb({"pull", ref});
   ASSERT_EQ(pl.code, 0) << pl.err;
-  EXPECT_EQ(Line(pl.out, "Digest: "), digest) << pl.out;
+  EXPECT_EQ(testing::LineAfter(pl.out, "Digest: "), digest) << pl.out;
   core::Json xi = XbInspect(ref);
   EXPECT_EQ(xi["Config"]["Cmd"], core::Json::parse(kCmd));
   EXPECT_EQ(xi["RootFS"]["Layers"], diff_ids);

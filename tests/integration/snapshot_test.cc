@@ -12,6 +12,7 @@
 #include "core/context.h"
 #include "core/fs.h"
 #include "core/subprocess.h"
+#include "integration/registry_fixture.h"
 #include "exec/snapshot.h"
 #include "image/layer.h"
 #include "unit/test_util.h"
@@ -25,11 +26,8 @@ class SnapshotTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(::geteuid(), 0u) << "snapshot tests mount overlayfs: run them as root";
-    std::string rootfs = tmp_.Sub("rootfs");
-    ASSERT_NO_FATAL_FAILURE(testing::MakeBusyboxRootfs(rootfs));
     ctx_.root = tmp_.Sub("state");
-    auto r = core::RunProcess({XBUILD_BINARY, "--root", ctx_.root, "import", rootfs, "base:1"});
-    ASSERT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.error().ToString());
+    ASSERT_NO_FATAL_FAILURE(testing::ImportBusyboxImage(tmp_.path(), ctx_.root, "base:1"));
     auto s = cache::ImageStore::Open(ctx_);
     ASSERT_TRUE(s.ok()) << s.error().ToString();
     store_ = std::move(*s);
