@@ -11,7 +11,6 @@
 #include "cli/registry_util.h"
 #include "core/fs.h"
 #include "exec/snapshot.h"
-#include "solver/ops/export.h"
 #include "solver/ops/result_cache.h"
 #include "solver/ops/runner.h"
 
@@ -187,26 +186,31 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   }
 
   auto t0 = Clock::now();
-  solver::ops::ExportOptions eo;
-  eo.oci_mediatypes = req.oci_mediatypes;
-  eo.source_date_epoch = req.lower.source_date_epoch;
-  auto rec = solver::ops::ExportImage(**store, snaps, *result, lowered->config, eo);
-  if (!rec.ok()) return cli.Fail(std::move(rec).error().Context("export image"));
-  for (const auto& t : tags) {
-    auto s = (*store)->Tag(t, rec->digest);
-    if (!s.ok()) return cli.Fail(s.error());
-  }
+  ExportRequest er;
+  er.tags = tags;
+  er.outputs = req.outputs;
+  er.push = req.push;
+  er.compression = req.compression;
+  er.oci_mediatypes = req.oci_mediatypes;
+  er.source_date_epoch = req.lower.source_date_epoch;
+  er.iidfile = req.iidfile;
+  er.metadata_file = req.metadata_file;
   progress.Line("#0 exporting to image");
-  progress.Line("#0 writing image " + rec->config.String() + " done");
-  for (const auto& t : tags) progress.Line("#0 naming to " + t.String() + " done");
+  auto exported = ExportBuild(**store, snaps, reg->client.get(), *result, lowered->config, er,
+                              [&](const std::string& text) { progress.Line("#0 " + text); });
+  if (!exported.ok()) return cli.Fail(exported.error());
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1fs", std::chrono::duration<double>(Clock::now() - t0).count());
   progress.Line(std::string("#0 DONE ") + buf);
-  if (!req.iidfile.empty()) {
-    auto w = core::WriteFileAtomic(req.iidfile, rec->config.String());
+  if (!req.iidfile.empty() && exported->image_id) {
+    auto w = core::WriteFileAtomic(req.iidfile, exported->image_id->String());
     if (!w.ok()) return cli.Fail(w.error());
   }
-  if (req.quiet) std::printf("%s\n", rec->config.String().c_str());
+  if (!req.metadata_file.empty()) {
+    auto w = core::WriteFileAtomic(req.metadata_file, exported->metadata.dump(2) + "\n");
+    if (!w.ok()) return cli.Fail(w.error());
+  }
+  if (req.quiet && exported->image_id) std::printf("%s\n", exported->image_id->String().c_str());
   return kExitOk;
 }
 

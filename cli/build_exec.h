@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/build_output.h"
 #include "cli/cli.h"
 #include "frontend/ast.h"
 #include "frontend/lower.h"
@@ -23,7 +24,11 @@ struct BuildRequest {
   bool quiet = false;
   std::string progress = "auto";  // auto|plain|tty|quiet|rawjson
   std::string iidfile;
+  std::string metadata_file;
   bool oci_mediatypes = true;
+  std::vector<BuildOutput> outputs;  // -o
+  bool push = false;
+  image::Compression compression = image::Compression::kGzip;
 };
 
 int ExecuteBuild(Cli& cli, BuildRequest req);

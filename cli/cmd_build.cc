@@ -99,6 +99,10 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.String("iidfile", 0, "", "Write the image ID to a file");
   f.List("label", 0, "Set metadata for an image");
   f.String("oci-mediatypes", 0, "true", "Use OCI media types in the image manifest (true, false)");
+  f.List("output", 'o', "Output destination (format: \"type=local,dest=path\"; types: image, registry, docker, oci, tar, local)");
+  f.Bool("push", 0, "Push the image to its registry (every -t tag)");
+  f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
+  f.String("metadata-file", 0, "", "Write build result metadata to a file");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "build", "build [OPTIONS] PATH", args, pos, code, 1, 1)) return code;
@@ -156,6 +160,19 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
     req.progress = progress;
     req.iidfile = f.GetString("iidfile");
     req.oci_mediatypes = f.GetString("oci-mediatypes") != "false";
+    req.metadata_file = f.GetString("metadata-file");
+    req.push = f.GetBool("push");
+    auto comp = ParseCompression(f.GetString("compression"));
+    if (!comp.ok()) return cli.UsageError("build", comp.error().message());
+    req.compression = *comp;
+    if (req.compression == image::Compression::kZstd && f.Changed("oci-mediatypes") && !req.oci_mediatypes) {
+      return cli.UsageError("build", "--compression=zstd needs OCI media types (zstd layers have no Docker media type)");
+    }
+    for (const auto& spec : f.GetList("output")) {
+      auto o = ParseOutput(spec);
+      if (!o.ok()) return cli.UsageError("build", o.error().message());
+      req.outputs.push_back(*o);
+    }
     return ExecuteBuild(cli, std::move(req));
   }
   cache::ImageStore* store = nullptr;

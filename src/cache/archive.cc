@@ -159,7 +159,9 @@ Status SaveOci(ImageStore& store, const std::vector<SaveItem>& items, TarWriter&
     for (auto& l : m.layers) XB_TRY(AddBlob(w, store, l.digest, written));
     image::Descriptor desc;
     if (m.media_type == image::media::kOciManifest) {
-      XB_TRY(AddBlob(w, store, it.image.record.digest, written));
+      if (written.insert(it.image.record.digest).second) {
+        XB_TRY(w.AddBytes(BlobName(it.image.record.digest), it.image.manifest_bytes));
+      }
       desc.media_type = m.media_type;
       desc.digest = it.image.record.digest;
       desc.size = it.image.record.size;
@@ -206,6 +208,10 @@ Status SaveDocker(ImageStore& store, const std::vector<SaveItem>& items, TarWrit
       const Digest& diff_id = it.image.config.diff_ids[i];
       layers.push_back(BlobName(diff_id));
       if (written.count(diff_id)) continue;
+      if (m.layers[i].digest == diff_id) {  // stored uncompressed (a built layer): as it is
+        XB_TRY(AddBlob(w, store, diff_id, written));
+        continue;
+      }
       // Layers go uncompressed, so each one's digest is its diff_id.
       XB_ASSIGN(core::UniqueFd in, store.content().OpenBlob(m.layers[i].digest));
       std::string path = core::JoinPath(tmp, diff_id.Hex());
@@ -242,9 +248,15 @@ Status SaveDocker(ImageStore& store, const std::vector<SaveItem>& items, TarWrit
 
 }  // namespace
 
-Status SaveImages(ImageStore& store, const std::vector<std::string>& names, ArchiveFormat format, int out_fd) {
+Status SaveImages(ImageStore& store, const std::vector<std::string>& names, ArchiveFormat format, int out_fd,
+                  const SaveOptions& opts) {
   if (names.empty()) return Error(Code::kInvalidArgument, "save: no images named");
   XB_ASSIGN(auto items, ResolveForSave(store, names));
+  if (format == ArchiveFormat::kOci && opts.distribution) {
+    for (auto& it : items) {
+      XB_ASSIGN(it.image, ForDistribution(store, it.image, *opts.distribution));
+    }
+  }
   TarWriter w(out_fd);
   if (!w.ok()) return Error(Code::kIo, "save: cannot open output");
   XB_TRY(format == ArchiveFormat::kOci ? SaveOci(store, items, w) : SaveDocker(store, items, w));

@@ -9,13 +9,16 @@
 // oci format (an OCI image layout in a tar, as `skopeo copy oci-archive:` writes):
 //   oci-layout                 {"imageLayoutVersion":"1.0.0"}
 //   index.json                 manifests with io.containerd.image.name and org.opencontainers.image.ref.name
-//   blobs/sha256/<hex>         manifests, configs, layers as stored (Docker manifests are converted to OCI)
+//   blobs/sha256/<hex>         manifests, configs, layers as stored, or in a distribution form
+//                              (Docker manifests are converted to OCI)
 // Archives are written deterministically: fixed entry order, mtime 0, mode 0644/0755, uid/gid 0.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cache/distribution.h"
 #include "cache/image_store.h"
 #include "core/log.h"
 
@@ -23,9 +26,15 @@ namespace xbuild::cache {
 
 enum class ArchiveFormat { kDocker, kOci };
 
+struct SaveOptions {
+  // oci format: write each image in this distribution form (compressed layers) instead of as
+  // stored. The docker format always holds uncompressed layers.
+  std::optional<DistributionOptions> distribution;
+};
+
 // Writes an archive of the named images (references or IDs) to out_fd.
 core::Status SaveImages(ImageStore& store, const std::vector<std::string>& names,
-                        ArchiveFormat format, int out_fd);
+                        ArchiveFormat format, int out_fd, const SaveOptions& opts = {});
 
 struct LoadedImage {
   core::Digest manifest;

@@ -216,13 +216,22 @@ Result<int64_t> ImageStore::CollectGarbage() {
   XB_ASSIGN(auto images, db_->ListImages());
   for (auto& img : images) keep.insert(img.digest.String());
   int64_t freed = 0;
-  for (auto& d : blobs) {
-    if (keep.count(d.String())) continue;
-    XB_ASSIGN(int64_t refs, db_->RefCount(d));
-    if (refs > 0) continue;
-    auto size = content_->Size(d);
-    XB_TRY(content_->Delete(d));
-    if (size.ok()) freed += *size;
+  // A deleted blob's own edges go with it, which may free what only it referenced (a layer's
+  // compressed variants): repeat until a pass deletes nothing.
+  std::set<std::string> gone;
+  for (bool deleted = true; deleted;) {
+    deleted = false;
+    for (auto& d : blobs) {
+      if (keep.count(d.String()) || gone.count(d.String())) continue;
+      XB_ASSIGN(int64_t refs, db_->RefCount(d));
+      if (refs > 0) continue;
+      auto size = content_->Size(d);
+      XB_TRY(content_->Delete(d));
+      XB_TRY(db_->ForgetBlob(d));
+      gone.insert(d.String());
+      if (size.ok()) freed += *size;
+      deleted = true;
+    }
   }
   return freed;
 }

@@ -83,6 +83,18 @@ CREATE TABLE cache_records (
   last_used_unix INTEGER NOT NULL
 );
 )sql",
+    // 4: compressed variants of uncompressed layer blobs, made when an image is pushed or
+    // exported (a blob_refs edge source -> digest keeps each variant alive with its source).
+    R"sql(
+CREATE TABLE blob_variants (
+  source      TEXT NOT NULL,
+  compression TEXT NOT NULL,
+  digest      TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  PRIMARY KEY (source, compression)
+);
+CREATE INDEX blob_variants_by_digest ON blob_variants(digest);
+)sql",
 };
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 
@@ -571,6 +583,43 @@ Result<std::vector<std::string>> MetadataDb::BlobSources(const Digest& blob, con
     if (!row) return out;
     out.push_back(s.Text(0));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blob variants
+
+Status MetadataDb::PutBlobVariant(const BlobVariant& v) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "INSERT OR REPLACE INTO blob_variants(source, compression, digest, size) "
+                                               "VALUES(?1, ?2, ?3, ?4)"));
+    XB_TRY(s.Bind(1, v.source).Bind(2, v.compression).Bind(3, v.digest).Bind(4, v.size).Run());
+    XB_ASSIGN(Stmt r, Stmt::Prepare(db_.get(), "INSERT OR IGNORE INTO blob_refs(parent, child) VALUES(?1, ?2)"));
+    return r.Bind(1, v.source).Bind(2, v.digest).Run();
+  }).Context("record " + v.compression + " variant of " + v.source.String());
+}
+
+Result<std::optional<BlobVariant>> MetadataDb::GetBlobVariant(const Digest& source, const std::string& compression) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT digest, size FROM blob_variants WHERE source = ?1 AND "
+                                             "compression = ?2"));
+  s.Bind(1, source).Bind(2, compression);
+  XB_ASSIGN(bool row, s.Step());
+  if (!row) return std::optional<BlobVariant>();
+  BlobVariant v;
+  v.source = source;
+  v.compression = compression;
+  XB_ASSIGN(v.digest, s.DigestCol(0, "blob_variants.digest of " + source.String()));
+  v.size = s.Int(1);
+  return std::optional<BlobVariant>(v);
+}
+
+Status MetadataDb::ForgetBlob(const Digest& blob) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt refs, Stmt::Prepare(db_.get(), "DELETE FROM blob_refs WHERE parent = ?1"));
+    XB_TRY(refs.Bind(1, blob).Run());
+    XB_ASSIGN(Stmt vars, Stmt::Prepare(db_.get(), "DELETE FROM blob_variants WHERE source = ?1 OR digest = ?1"));
+    return vars.Bind(1, blob).Run();
+  }).Context("forget blob " + blob.String());
 }
 
 // ---------------------------------------------------------------------------------------------

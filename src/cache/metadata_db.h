@@ -68,6 +68,15 @@ struct ImageRecord {
   int64_t created_unix = 0;  // when it entered the store
 };
 
+// A compressed form of a blob: `digest` is `source` compressed with `compression` ("gzip",
+// "zstd"); size is the variant's.
+struct BlobVariant {
+  core::Digest source;
+  std::string compression;
+  core::Digest digest;
+  int64_t size = 0;
+};
+
 // An overlay snapshot (src/exec/snapshot.h): kind "active" (writable) or "committed"; key names
 // what a committed snapshot holds ("image:<chain id>"), "" for build steps.
 struct SnapshotRecord {
@@ -129,6 +138,13 @@ class MetadataDb {
                              const std::string& repository);
   core::Result<std::vector<std::string>> BlobSources(const core::Digest& blob,
                                                      const std::string& registry);  // sorted
+
+  // Compressed variants of a blob (an uncompressed layer -> its gzip or zstd form). Putting one
+  // also adds the blob_refs edge source -> variant, so the variant lives as long as its source.
+  core::Status PutBlobVariant(const BlobVariant& v);  // replaces
+  core::Result<std::optional<BlobVariant>> GetBlobVariant(const core::Digest& source, const std::string& compression);
+  // A deleted blob: drops its edges as a parent and its variant rows (as source or variant).
+  core::Status ForgetBlob(const core::Digest& blob);
 
   // Snapshots (rows only; the directories belong to exec::Snapshotter).
   core::Status PutSnapshot(const SnapshotRecord& r);  // insert or replace; created_unix 0 = now

@@ -99,7 +99,7 @@ CompressSink::~CompressSink() {
   if (zc_) ZSTD_freeCCtx(zc_);
 }
 
-Result<std::unique_ptr<CompressSink>> CompressSink::New(Compression c, int level, int out_fd) {
+Result<std::unique_ptr<CompressSink>> CompressSink::New(Compression c, int level, int out_fd, int threads) {
   std::unique_ptr<CompressSink> s(new CompressSink(c, out_fd));
   if (c == Compression::kGzip) {
     int lvl = level < 0 ? Z_DEFAULT_COMPRESSION : level;
@@ -118,6 +118,8 @@ Result<std::unique_ptr<CompressSink>> CompressSink::New(Compression c, int level
         ZSTD_isError(ZSTD_CCtx_setParameter(s->zc_, ZSTD_c_checksumFlag, 1))) {
       return Error(Code::kInternal, "zstd: set parameters failed");
     }
+    // Ignored when libzstd was built without threads: the frame is then made in this thread.
+    (void)ZSTD_CCtx_setParameter(s->zc_, ZSTD_c_nbWorkers, std::max(threads, 1));
   }
   return s;
 }

@@ -40,7 +40,8 @@ class Utf8Locale {
 // what comes out. No temporary files.
 class CompressSink {
  public:
-  static core::Result<std::unique_ptr<CompressSink>> New(Compression c, int level, int out_fd);
+  // threads: zstd's worker threads (its frames are the same for any count >= 1; gzip ignores it).
+  static core::Result<std::unique_ptr<CompressSink>> New(Compression c, int level, int out_fd, int threads = 1);
   ~CompressSink();
   CompressSink(const CompressSink&) = delete;
   CompressSink& operator=(const CompressSink&) = delete;

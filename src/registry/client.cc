@@ -505,10 +505,18 @@ Result<Client::Upload> Client::UploadBlob(cache::ImageStore& store, const Refere
 }
 
 Result<PushResult> Client::Push(cache::ImageStore& store, std::string_view local, const Reference& target,
-                                const ProgressFn& progress) {
+                                const ProgressFn& progress, const cache::DistributionOptions& dist) {
   std::string what = "push " + target.String();
   if (target.tag.empty()) return Error(Code::kInvalidArgument, what + ": a tag is required");
   XB_ASSIGN_CTX(cache::ResolvedImage img, store.Resolve(local), what);
+  XB_ASSIGN_CTX(cache::ResolvedImage sent, cache::ForDistribution(store, img, dist), what);
+  return PushImage(store, sent, target, progress);
+}
+
+Result<PushResult> Client::PushImage(cache::ImageStore& store, const cache::ResolvedImage& img,
+                                     const Reference& target, const ProgressFn& progress) {
+  std::string what = "push " + target.String();
+  if (target.tag.empty()) return Error(Code::kInvalidArgument, what + ": a tag is required");
   std::vector<std::pair<Descriptor, bool>> blobs;
   for (const auto& l : img.manifest.layers) blobs.emplace_back(l, false);
   blobs.emplace_back(img.manifest.config, true);

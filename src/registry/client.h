@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/distribution.h"
 #include "cache/image_store.h"
 #include "core/log.h"
 #include "image/manifest.h"
@@ -103,8 +104,14 @@ class Client {
 
   Result<PullResult> Pull(cache::ImageStore& store, const image::Reference& ref,
                           const image::Platform& platform, const ProgressFn& progress);
+  // Pushes the local image in its distribution form (cache/distribution.h: uncompressed layers
+  // compressed, or their stored variants reused).
   Result<PushResult> Push(cache::ImageStore& store, std::string_view local,
-                          const image::Reference& target, const ProgressFn& progress);
+                          const image::Reference& target, const ProgressFn& progress,
+                          const cache::DistributionOptions& dist = {});
+  // Pushes exactly this manifest (whose blobs are all in the store).
+  Result<PushResult> PushImage(cache::ImageStore& store, const cache::ResolvedImage& img,
+                               const image::Reference& target, const ProgressFn& progress);
   // The manifest or index the reference names, digest-checked.
   Result<FetchedManifest> GetManifest(const image::Reference& ref);
   // Checks credentials against a registry host (e.g. "127.0.0.1:5000", "docker.io").

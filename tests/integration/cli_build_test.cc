@@ -38,13 +38,7 @@ class CliBuildTest : public ::testing::Test {
     ctx_ = tmp_.Sub("ctx");
   }
 
-  ToolOut Xb(std::vector<std::string> args) {
-    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    core::RunOptions o;
-    o.extra_env = {{"XBUILD_CONFIG", ""}};
-    return RunTool(argv, o);
-  }
+  ToolOut Xb(const std::vector<std::string>& args) { return testing::RunXbuild(root_, args); }
 
   core::Json Inspect(const std::string& name) {
     ToolOut o = Xb({"inspect", name});

@@ -60,6 +60,14 @@ ToolOut RunTool(const std::vector<std::string>& argv, const core::RunOptions& op
   return {r->exit_code, r->out, r->err};
 }
 
+ToolOut RunXbuild(const std::string& root, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {XBUILD_BINARY, "--root", root};
+  argv.insert(argv.end(), args.begin(), args.end());
+  core::RunOptions o;
+  o.extra_env = {{"XBUILD_CONFIG", ""}};
+  return RunTool(argv, o);
+}
+
 void ImportBusyboxImage(const std::string& scratch_dir, const std::string& root, const std::string& name) {
   std::string rootfs = scratch_dir + "/busybox-rootfs";
   ASSERT_NO_FATAL_FAILURE(MakeBusyboxRootfs(rootfs));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "cache/distribution.h"
 #include "core/fd.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -25,21 +26,12 @@ struct Layer {
   Digest diff_id;
 };
 
-std::string LayerMediaType(image::Compression c, bool oci) {
-  if (!oci) return std::string(c == image::Compression::kNone ? image::media::kOciLayer : image::media::kDockerLayerGzip);
-  switch (c) {
-    case image::Compression::kNone: return std::string(image::media::kOciLayer);
-    case image::Compression::kZstd: return std::string(image::media::kOciLayerZstd);
-    default: return std::string(image::media::kOciLayerGzip);
-  }
-}
-
 // The layer of a step snapshot: remembered in <snapshot dir>/layer.json, made when missing.
 core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps, const std::string& id,
                               const ExportOptions& opts, const cache::Lease& lease) {
   std::string fs = snaps.FsDir(id);
-  std::string memo = core::JoinPath(core::Dirname(fs), "layer-" + std::string(image::CompressionName(opts.compression)) + ".json");
-  std::string media_type = LayerMediaType(opts.compression, opts.oci_mediatypes);
+  std::string memo = core::JoinPath(core::Dirname(fs), "layer-none.json");
+  std::string media_type = cache::LayerMediaType(image::Compression::kNone, opts.oci_mediatypes);
   if (auto text = core::ReadFile(memo, 4096); text.ok()) {
     auto j = core::Json::parse(*text, nullptr, false);
     auto d = Digest::Parse(j.is_object() ? j.value("digest", "") : "");
@@ -59,7 +51,7 @@ core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps
   std::string path = core::JoinPath(tmp, "layer");
   XB_ASSIGN(core::UniqueFd fd, core::Open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   image::LayerOptions lo;
-  lo.compression = opts.compression;
+  lo.compression = image::Compression::kNone;
   lo.source_date_epoch = opts.source_date_epoch;
   XB_ASSIGN_CTX(image::LayerResult lr, image::CreateLayer(fs, image::DirKind::kOverlayUpper, fd.get(), lo),
                 "make the layer of snapshot " + id);
@@ -141,8 +133,7 @@ core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Sna
     m.config.digest = cfg_digest;
     m.config.size = static_cast<int64_t>(cfg_bytes.size());
     for (auto& l : layers) {
-      if (!opts.oci_mediatypes && l.media_type == image::media::kOciLayerGzip) l.media_type = std::string(image::media::kDockerLayerGzip);
-      if (opts.oci_mediatypes && l.media_type == image::media::kDockerLayerGzip) l.media_type = std::string(image::media::kOciLayerGzip);
+      if (auto c = cache::LayerCompression(l.media_type)) l.media_type = cache::LayerMediaType(*c, opts.oci_mediatypes);
     }
     m.layers = layers;
     return store.CommitImage(m);

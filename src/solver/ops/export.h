@@ -4,8 +4,10 @@
 // Layers: the base image's own layers, reused as they are (the bottom of the snapshot chain is
 // the unpacked base, "image:<chain id>"), then one layer per step snapshot above it, made from
 // the step's overlay upper dir (image::CreateLayer, kOverlayUpper: whiteouts become .wh.
-// entries). A step's layer is made once and remembered in <snapshot>/layer.json, so a warm
-// build, or a second tag of the same result, compresses nothing. Steps and history agree one to
+// entries), uncompressed: compression waits until the image leaves the machine (push, OCI
+// output; cache/distribution.h), so a build that only tags locally never compresses. A step's
+// layer is made once and remembered in <snapshot>/layer-none.json, so a warm build, or a
+// second tag of the same result, writes no layer at all. Steps and history agree one to
 // one: every history entry that is not an empty_layer is a snapshot of the chain.
 #pragma once
 
@@ -21,7 +23,6 @@
 namespace xbuild::solver::ops {
 
 struct ExportOptions {
-  image::Compression compression = image::Compression::kGzip;
   bool oci_mediatypes = true;  // false: Docker's media types
   std::optional<int64_t> source_date_epoch;
 };
