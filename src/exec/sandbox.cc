@@ -132,6 +132,12 @@ Result<SandboxOptions> Prepare(const RunRequest& req, const std::string& id, int
   XB_TRY_CTX(MakeWorkdir(rootfs_fd, req.process.cwd, user.uid, user.gid),
              "working directory " + req.process.cwd);
   SandboxOptions opts = req.sandbox;
+  // The runtime's own mount points on the rootfs: made here so that, when the image has none,
+  // they are taken out again after the run and a RUN step's layer does not gain an empty
+  // /proc, /dev or /sys (as BuildKit's mount-stub cleaner does).
+  for (const char* dir : {"/proc", "/dev", "/sys"}) {
+    XB_TRY_CTX(stubs.AddDir(dir), std::string("mount point ") + dir);
+  }
   XB_ASSIGN(opts.mounts, EtcFiles(opts, id, bundle, stubs));
   for (const BindMount& m : req.sandbox.mounts) {
     XB_TRY(AddMountPoint(m, stubs));
