@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-#include "integration/registry_fixture.h"
+#include "integration/build_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild {
@@ -17,28 +17,22 @@ namespace {
 using testing::ToolOut;
 using testing::WriteTestFile;
 
-class CliBuildEscapeTest : public ::testing::Test {
+class CliBuildEscapeTest : public testing::BuildTest {
  protected:
   void SetUp() override {
-    ASSERT_EQ(::geteuid(), 0u) << "builds run runc and mount overlayfs: run the tests as root";
-    root_ = tmp_.Sub("state");
-    ASSERT_NO_FATAL_FAILURE(testing::ImportBusyboxImage(tmp_.Sub("rootfs"), root_, "base:1"));
-    ctx_ = tmp_.Sub("ctx");
+    ASSERT_NO_FATAL_FAILURE(BuildTest::SetUp());
     host_ = tmp_.Sub("host");
     WriteTestFile(host_, "secret", "host-secret-5d1e\n");
   }
 
-  ToolOut Xb(const std::vector<std::string>& args) { return testing::RunXbuild(root_, args); }
-
-  // `ups` times "../", enough to climb from any working directory to its root.
+  // "../" often enough to climb from any working directory to its root.
   static std::string Up() {
     std::string s;
     for (int i = 0; i < 24; ++i) s += "../";
     return s;
   }
 
-  testing::TempDir tmp_;
-  std::string root_, ctx_, host_;
+  std::string host_;
 };
 
 TEST_F(CliBuildEscapeTest, WorkdirOnAProcFdStaysInsideTheContainer) {

@@ -10,7 +10,7 @@
 #include <set>
 
 #include "core/json.h"
-#include "integration/registry_fixture.h"
+#include "integration/build_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild {
@@ -24,20 +24,15 @@ constexpr std::string_view kOciTar = "application/vnd.oci.image.layer.v1.tar";
 constexpr std::string_view kOciGzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 constexpr std::string_view kOciZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 
-class CliBuildExportTest : public ::testing::Test {
+class CliBuildExportTest : public testing::BuildTest {
  protected:
   void SetUp() override {
-    ASSERT_EQ(::geteuid(), 0u) << "builds run runc and mount overlayfs: run the tests as root";
-    root_ = tmp_.Sub("state");
-    ASSERT_NO_FATAL_FAILURE(testing::ImportBusyboxImage(tmp_.Sub("rootfs"), root_, "base:1"));
-    ctx_ = tmp_.Sub("ctx");
+    ASSERT_NO_FATAL_FAILURE(BuildTest::SetUp());
     WriteTestFile(ctx_, "Dockerfile",
                   "FROM base:1\n"
                   "RUN mkdir -p /out/sub && echo built > /out/hello && ln -s hello /out/link && echo deep > /out/sub/f\n"
                   "CMD [\"cat\", \"/out/hello\"]\n");
   }
-
-  ToolOut Xb(const std::vector<std::string>& args) { return testing::RunXbuild(root_, args); }
 
   core::Json ReadJson(const std::string& path) {
     auto j = core::Json::parse(testing::ReadTestFile(path), nullptr, false);
@@ -64,8 +59,6 @@ class CliBuildExportTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir tmp_;
-  std::string root_, ctx_;
 };
 
 TEST_F(CliBuildExportTest, TagOnlyBuildStoresUncompressedLayersAndOciOutputCompressesOnce) {

@@ -17,7 +17,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/subprocess.h"
-#include "integration/registry_fixture.h"
+#include "integration/build_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild {
@@ -27,19 +27,8 @@ using testing::RunTool;
 using testing::ToolOut;
 using testing::WriteTestFile;
 
-class CliBuildTest : public ::testing::Test {
+class CliBuildTest : public testing::BuildTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(::geteuid(), 0u) << "builds run runc and mount overlayfs: run the tests as root";
-    std::string rootfs = tmp_.Sub("rootfs");
-    ASSERT_NO_FATAL_FAILURE(testing::MakeBusyboxRootfs(rootfs));
-    root_ = tmp_.Sub("state");
-    ASSERT_EQ(Xb({"import", rootfs, "base:1"}).code, 0);
-    ctx_ = tmp_.Sub("ctx");
-  }
-
-  ToolOut Xb(const std::vector<std::string>& args) { return testing::RunXbuild(root_, args); }
-
   core::Json Inspect(const std::string& name) {
     ToolOut o = Xb({"inspect", name});
     EXPECT_EQ(o.code, 0) << o.err;
@@ -47,8 +36,6 @@ class CliBuildTest : public ::testing::Test {
     return j.is_array() && j.size() == 1 ? j[0] : core::Json();
   }
 
-  testing::TempDir tmp_;
-  std::string root_, ctx_;
 };
 
 TEST_F(CliBuildTest, BuildsRunsStepsAndCachesThem) {
