@@ -22,8 +22,16 @@ using Clock = std::chrono::steady_clock;
 
 solver::CancelToken* g_cancel = nullptr;
 
-void OnSignal(int) {
-  if (g_cancel) g_cancel->Cancel();
+// The first Ctrl-C (or SIGTERM) cancels: running steps are killed, the export stops at its
+// next phase, and everything is cleaned up. A second one ends the process at once.
+void OnSignal(int sig) {
+  if (!g_cancel) return;
+  if (g_cancel->Cancelled()) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+    return;
+  }
+  g_cancel->Cancel();
 }
 
 // Base image configs for lowering, through the runner (local store first, then the registry).
@@ -178,7 +186,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
   auto result = solver.Solve(lowered->definition, cancel);
-  g_cancel = nullptr;
+  core::ScopeGuard unhook([] { g_cancel = nullptr; });
   if (!result.ok()) {
     std::string where = WhereInDockerfile(req, failed);
     if (!where.empty()) std::fprintf(stderr, "------\n%s------\n", where.c_str());
@@ -195,6 +203,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   er.source_date_epoch = req.lower.source_date_epoch;
   er.iidfile = req.iidfile;
   er.metadata_file = req.metadata_file;
+  er.cancel = &cancel;
   progress.Line("#0 exporting to image");
   auto exported = ExportBuild(**store, snaps, reg->client.get(), *result, lowered->config, er,
                               [&](const std::string& text) { progress.Line("#0 " + text); });

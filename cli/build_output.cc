@@ -189,6 +189,10 @@ core::Result<ExportResult> ExportBuild(cache::ImageStore& store, exec::Snapshott
                                        const ExportRequest& req, const ExportStatusFn& status) {
   ExportResult out;
   out.metadata = core::Json::object();
+  auto check = [&]() -> core::Status {
+    if (req.cancel && req.cancel->Cancelled()) return Error(Code::kAborted, "export cancelled");
+    return core::Ok();
+  };
   // The image: for tags, pushes, archives, --iidfile, or when nothing else was asked for.
   bool needs_image = req.outputs.empty() || !req.tags.empty() || req.push || !req.iidfile.empty();
   for (const auto& o : req.outputs) needs_image = needs_image || o.NeedsImage();
@@ -198,6 +202,7 @@ core::Result<ExportResult> ExportBuild(cache::ImageStore& store, exec::Snapshott
   std::optional<cache::ResolvedImage> img;
   std::vector<std::string> names;  // every name the image gets in the store
   if (needs_image) {
+    XB_TRY(check());
     auto t0 = Clock::now();
     solver::ops::ExportOptions eo;
     eo.oci_mediatypes = req.oci_mediatypes;
@@ -264,6 +269,7 @@ core::Result<ExportResult> ExportBuild(cache::ImageStore& store, exec::Snapshott
   }
   if (!pushes.empty() && !registry) return Error(Code::kFailedPrecondition, "push: no registry client");
   for (const auto& [ref, d] : pushes) {
+    XB_TRY(check());
     auto t0 = Clock::now();
     XB_ASSIGN_CTX(cache::ResolvedImage sent, cache::ForDistribution(store, *img, d), "push " + ref.String());
     XB_ASSIGN(registry::PushResult pushed, registry->PushImage(store, sent, ref, nullptr));
@@ -274,6 +280,7 @@ core::Result<ExportResult> ExportBuild(cache::ImageStore& store, exec::Snapshott
   }
 
   for (const auto& o : req.outputs) {
+    XB_TRY(check());
     auto t0 = Clock::now();
     std::string dest = o.Attr("dest");
     if (o.type == "docker" || o.type == "oci") {

@@ -52,6 +52,7 @@ struct ExportRequest {
   std::optional<int64_t> source_date_epoch;
   std::string iidfile;
   std::string metadata_file;
+  const solver::CancelToken* cancel = nullptr;  // checked between export phases
 };
 
 struct ExportResult {
