@@ -390,3 +390,50 @@ TEST_F(RegistryInteropTest, XbuildPullsWhatBuildahPushed) {
 
 }  // namespace
 }  // namespace xbuild
+
+namespace xbuild {
+namespace {
+
+// An image built by `xbuild build` (RUN, COPY, WORKDIR, USER, ENV, EXPOSE, HEALTHCHECK), exported
+// with -o type=docker, loads into a real dockerd, which runs it and reads the same config.
+TEST_F(RegistryInteropTest, XbuildBuiltImageLoadsIntoDockerAndRuns) {
+  ASSERT_EQ(Xb({"import", rootfs_, "base:1"}).code, 0);
+  std::string ctx = tmp_.Sub("ctx");
+  testing::WriteTestFile(ctx, "greeting.txt", "copied from the context\n");
+  testing::WriteTestFile(ctx, "Dockerfile",
+                         "FROM base:1\n"
+                         "ENV WHO=docker\n"
+                         "WORKDIR /app\n"
+                         "COPY greeting.txt ./\n"
+                         "RUN echo \"built for $WHO\" > built.txt && chown -R 1000:1000 /app\n"
+                         "USER 1000:1000\n"
+                         "EXPOSE 8080/tcp\n"
+                         "HEALTHCHECK --interval=5s CMD [\"true\"]\n"
+                         "CMD [\"/bin/sh\", \"-c\", \"cat built.txt greeting.txt; id -u; pwd\"]\n");
+  std::string archive = tmp_.Sub("built.tar");
+  ToolOut b = Xb({"build", "-t", "built:1", "-o", "type=docker,dest=" + archive, ctx});
+  ASSERT_EQ(b.code, 0) << b.err;
+
+  ASSERT_NO_FATAL_FAILURE(docker_.Start(tmp_.Sub("docker")));
+  ToolOut ld = docker_.Docker({"load", "-i", archive});
+  ASSERT_EQ(ld.code, 0) << ld.err << "\n" << docker_.log();
+  EXPECT_NE(ld.out.find("Loaded image: built:1"), std::string::npos) << ld.out;
+  ToolOut run = docker_.Docker({"run", "--rm", "--network=none", "built:1"});
+  ASSERT_EQ(run.code, 0) << run.err << "\n" << docker_.log();
+  EXPECT_EQ(run.out, "built for docker\ncopied from the context\n1000\n/app\n");
+
+  ToolOut di = docker_.Docker({"image", "inspect", "built:1"});
+  ASSERT_EQ(di.code, 0) << di.err;
+  core::Json dj = core::Json::parse(di.out, nullptr, false);
+  ASSERT_TRUE(dj.is_array() && dj.size() == 1) << di.out;
+  core::Json xi = XbInspect("built:1");
+  EXPECT_EQ(dj[0]["Id"], xi["Id"]) << "docker computes the same image ID";
+  EXPECT_EQ(dj[0]["Config"]["User"], "1000:1000");
+  EXPECT_EQ(dj[0]["Config"]["WorkingDir"], "/app");
+  EXPECT_TRUE(dj[0]["Config"]["ExposedPorts"].contains("8080/tcp")) << di.out;
+  EXPECT_EQ(dj[0]["Config"]["Healthcheck"]["Test"], core::Json::array({"CMD", "true"})) << di.out;
+  EXPECT_EQ(dj[0]["RootFS"]["Layers"], xi["RootFS"]["Layers"]);
+}
+
+}  // namespace
+}  // namespace xbuild
