@@ -101,6 +101,7 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.String("oci-mediatypes", 0, "true", "Use OCI media types in the image manifest (true, false)");
   f.List("output", 'o', "Output destination (format: \"type=local,dest=path\"; types: image, registry, docker, oci, tar, local)");
   f.Bool("push", 0, "Push the image to its registry (every -t tag)");
+  f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
   std::vector<std::string> pos;
@@ -168,6 +169,7 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
     if (req.compression == image::Compression::kZstd && f.Changed("oci-mediatypes") && !req.oci_mediatypes) {
       return cli.UsageError("build", "--compression=zstd needs OCI media types (zstd layers have no Docker media type)");
     }
+    if (f.GetBool("load")) req.outputs.push_back(BuildOutput{"image", {}});
     for (const auto& spec : f.GetList("output")) {
       auto o = ParseOutput(spec);
       if (!o.ok()) return cli.UsageError("build", o.error().message());

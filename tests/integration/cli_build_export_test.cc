@@ -142,11 +142,15 @@ TEST_F(CliBuildExportTest, DockerTarAndLocalOutputs) {
   EXPECT_EQ(std::filesystem::read_symlink(dir + "/out/link"), "hello");
   EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/bin/busybox"));
 
-  // `-o DIR` alone means type=local, and needs no image.
-  std::string bare = tmp_.Sub("bare");
-  b = Xb({"build", "-o", bare, ctx_});
+  // `-o DIR` alone means type=local, and makes no image; --load makes one besides.
+  std::string bare = tmp_.Sub("bare"), meta = tmp_.Sub("meta.json");
+  b = Xb({"build", "-o", bare, "--metadata-file", meta, ctx_});
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(testing::ReadTestFile(bare + "/out/hello"), "built\n");
+  EXPECT_FALSE(ReadJson(meta).contains("containerimage.config.digest")) << testing::ReadTestFile(meta);
+  b = Xb({"build", "--load", "-o", bare, "--metadata-file", meta, ctx_});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(ReadJson(meta).value("containerimage.config.digest", ""), id);
 }
 
 TEST_F(CliBuildExportTest, PushSendsEveryTagCompressed) {
