@@ -114,12 +114,16 @@ Result<std::vector<BindMount>> EtcFiles(const SandboxOptions& opts, const std::s
     std::string dest = std::string("/etc/") + name;
     XB_TRY(WriteSmallFile(source, content));
     XB_TRY_CTX(stubs.AddFile(dest), "mount point " + dest);
-    mounts.push_back({source, dest, false});
+    BindMount m;
+    m.source = source;
+    m.destination = dest;
+    mounts.push_back(m);
   }
   return mounts;
 }
 
 Status AddMountPoint(const BindMount& m, MountStubs& stubs) {
+  if (m.tmpfs) return stubs.AddDir(m.destination).Context("mount point " + m.destination);
   struct stat st;
   if (::stat(m.source.c_str(), &st) != 0) return core::SysError("bind mount source " + m.source);
   return (S_ISDIR(st.st_mode) ? stubs.AddDir(m.destination) : stubs.AddFile(m.destination))

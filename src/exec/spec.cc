@@ -74,7 +74,7 @@ size_t Depth(const std::string& path) {
 // The caller's bind mounts, parents before children (as Docker sorts them).
 Result<Json> BindMounts(std::vector<BindMount> mounts) {
   for (BindMount& m : mounts) {
-    if (!m.source.starts_with('/') || !m.destination.starts_with('/')) {
+    if ((!m.tmpfs && !m.source.starts_with('/')) || !m.destination.starts_with('/')) {
       return Error(Code::kInvalidArgument, "bind mount " + m.source + ":" + m.destination +
                                                ": source and destination must be absolute");
     }
@@ -85,6 +85,13 @@ Result<Json> BindMounts(std::vector<BindMount> mounts) {
   });
   Json out = Json::array();
   for (const BindMount& m : mounts) {
+    if (m.tmpfs) {
+      std::vector<std::string> options = {"nosuid", "nodev"};
+      if (m.tmpfs_size > 0) options.push_back("size=" + std::to_string(m.tmpfs_size));
+      if (m.readonly) options.push_back("ro");
+      out.push_back(MountJson(m.destination, "tmpfs", "tmpfs", std::move(options)));
+      continue;
+    }
     std::vector<std::string> options = {"rbind", "rprivate"};
     if (m.readonly) options.push_back("ro");
     out.push_back(MountJson(m.destination, "bind", m.source, std::move(options)));

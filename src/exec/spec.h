@@ -34,9 +34,11 @@ enum class Network { kHost, kNone };
 enum class Security { kSandbox, kInsecure };
 
 struct BindMount {
-  std::string source;       // absolute host path
+  std::string source;       // absolute host path (a /proc/<pid>/fd/<n> path pins what it names)
   std::string destination;  // absolute path in the container
   bool readonly = false;
+  bool tmpfs = false;        // a fresh tmpfs at destination instead of a bind (source unused)
+  int64_t tmpfs_size = 0;    // bytes; 0: the kernel's default
 };
 
 struct ProcessSpec {

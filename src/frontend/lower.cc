@@ -4,6 +4,7 @@
 #include <cctype>
 #include <set>
 
+#include "core/fs.h"
 #include "core/json.h"
 #include "core/path.h"
 #include "core/strings.h"
@@ -106,6 +107,8 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, const std::string& 
   else if (type == "secret") m.type = solver::MountType::kSecret;
   else if (type == "ssh") m.type = solver::MountType::kSsh;
   else if (type != "bind") return Error(Code::kInvalidArgument, where + "unsupported mount type \"" + type + "\"");
+  // Secrets and ssh sockets are optional unless required=true (BuildKit's default).
+  if (m.type == solver::MountType::kSecret || m.type == solver::MountType::kSsh) m.optional = true;
   for (auto& [k, v] : kvs) {
     if (k == "target" || k == "dst" || k == "destination") m.dest = v;
     else if (k == "source" || k == "src") m.selector = v;
@@ -122,10 +125,20 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, const std::string& 
     else if (k == "uid") m.uid = static_cast<uint32_t>(std::atoi(v.c_str()));
     else if (k == "gid") m.gid = static_cast<uint32_t>(std::atoi(v.c_str()));
     else if (k == "mode") m.mode = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 8));
-    else if (k == "from" || k == "env") continue;  // resolved by the caller / the executor
+    else if (k == "env") m.env = v;
+    else if (k == "from") continue;  // resolved by the caller
     else return Error(Code::kInvalidArgument, where + "unexpected key \"" + k + "\" in --mount " + spec);
   }
-  if (m.type == solver::MountType::kSecret && m.dest.empty() && !m.secret_id.empty()) m.dest = "/run/secrets/" + m.secret_id;
+  if (!m.env.empty() && m.type != solver::MountType::kSecret) {
+    return Error(Code::kInvalidArgument, where + "env= applies to secret mounts only");
+  }
+  if (m.type == solver::MountType::kSecret && m.secret_id.empty() && !m.dest.empty()) m.secret_id = core::Basename(m.dest);
+  if (m.type == solver::MountType::kSecret && m.secret_id.empty()) {
+    return Error(Code::kInvalidArgument, where + "a secret mount needs id= or target=");
+  }
+  if (m.type == solver::MountType::kSsh && m.secret_id.empty()) m.secret_id = "default";
+  // A secret named only as an environment variable gets no file (BuildKit's rule).
+  if (m.type == solver::MountType::kSecret && m.dest.empty() && !m.secret_id.empty() && m.env.empty()) m.dest = "/run/secrets/" + m.secret_id;
   if (m.type == solver::MountType::kSsh && m.dest.empty()) m.dest = "/run/buildkit/ssh_agent.0";
   // An empty target is relative like any other: it mounts on the working directory.
   return m;
@@ -495,7 +508,8 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
           for (auto& spec : c.mounts) {
             XB_ASSIGN(std::string expanded, Expand(spec, env, line, kw));
             XB_ASSIGN(solver::Mount m, ParseRunMount(expanded, where));
-            if (m.dest.empty() || m.dest[0] != '/') m.dest = core::CleanPath(op.cwd + "/" + m.dest);
+            bool env_only = m.type == solver::MountType::kSecret && m.dest.empty();
+            if (!env_only && (m.dest.empty() || m.dest[0] != '/')) m.dest = core::CleanPath(op.cwd + "/" + m.dest);
             // The source of a bind/cache mount: a stage, an image, or the context.
             std::string from = MountFrom(expanded);
             if (m.type == solver::MountType::kBind || (m.type == solver::MountType::kCache && !from.empty())) {

@@ -7,8 +7,6 @@ namespace xbuild::solver {
 
 using core::Json;
 
-namespace {
-
 const char* MountTypeName(MountType t) {
   switch (t) {
     case MountType::kBind: return "bind";
@@ -19,6 +17,8 @@ const char* MountTypeName(MountType t) {
   }
   return "bind";
 }
+
+namespace {
 
 const char* SharingName(CacheSharing s) {
   switch (s) {
@@ -94,6 +94,7 @@ Json OpToJson(const Op& op) {
                                   {"cache_id", m.cache_id}, {"sharing", SharingName(m.sharing)},
                                   {"secret_id", m.secret_id}, {"optional", m.optional},
                                   {"tmpfs_size", m.tmpfs_size}, {"uid", m.uid}, {"gid", m.gid}, {"mode", m.mode}});
+            if (!m.env.empty()) mounts.back()["env"] = m.env;  // only when set: older digests stay
           }
           j["exec"] = Json{{"args", o.args},
                            {"env", o.env},

@@ -34,6 +34,8 @@ struct SourceOp {
 enum class MountType { kBind, kCache, kTmpfs, kSecret, kSsh };
 enum class CacheSharing { kShared, kPrivate, kLocked };
 
+const char* MountTypeName(MountType t);  // "bind", "cache", ...
+
 struct Mount {
   int input = -1;         // index into the vertex inputs; -1: scratch / not from an input
   std::string selector;   // path inside the input to mount
@@ -44,6 +46,7 @@ struct Mount {
   std::string cache_id;   // kCache
   CacheSharing sharing = CacheSharing::kShared;
   std::string secret_id;  // kSecret / kSsh
+  std::string env;        // kSecret: also (or only, with no dest) as this environment variable
   bool optional = false;
   int64_t tmpfs_size = 0;
   uint32_t uid = 0, gid = 0, mode = 0;

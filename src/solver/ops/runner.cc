@@ -192,9 +192,7 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
 Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
                                           const CancelToken& cancel) {
   if (op.mounts.empty() || op.mounts[0].dest != "/") return Error(Code::kInvalidArgument, "RUN without a root filesystem");
-  for (size_t i = 1; i < op.mounts.size(); ++i) {
-    return Error(Code::kInvalidArgument, "RUN --mount=" + op.mounts[i].dest + ": mounts are not supported yet");
-  }
+  XB_ASSIGN(std::unique_ptr<RunMounts> extra, RunMounts::Prepare(store_, snaps_, op, inputs, opts_.mount_sources));
   const Mount& rootm = op.mounts[0];
   std::string parent = rootm.input >= 0 ? SnapshotOf(inputs.at(static_cast<size_t>(rootm.input))) : "";
   int exit_code = 0;
@@ -203,6 +201,8 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
     req.root = store_.root();
     req.process.args = op.args;
     req.process.env = op.env;
+    req.process.env.insert(req.process.env.end(), extra->env().begin(), extra->env().end());
+    req.sandbox.mounts = extra->mounts();
     req.process.cwd = op.cwd.empty() ? "/" : op.cwd;
     req.process.user = op.user;
     req.sandbox.rootfs = mount;

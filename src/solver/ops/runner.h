@@ -18,6 +18,7 @@
 #include "exec/snapshot.h"
 #include "image/manifest.h"
 #include "registry/client.h"
+#include "solver/ops/run_mounts.h"
 #include "solver/scheduler.h"
 
 namespace xbuild::solver::ops {
@@ -32,6 +33,7 @@ struct RunnerOptions {
   registry::Client* registry = nullptr;  // null: only local images
   StepOutputFn output;
   core::Logger* log = nullptr;
+  RunMountSources mount_sources;  // --secret, --ssh
 };
 
 class BuildRunner : public OpRunner {

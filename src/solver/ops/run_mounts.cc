@@ -1,0 +1,234 @@
+#include "solver/ops/run_mounts.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "core/digest.h"
+#include "core/fs.h"
+#include "core/path.h"
+#include "solver/ops/file_op.h"
+
+namespace xbuild::solver::ops {
+
+using core::Code;
+using core::Error;
+
+namespace {
+
+constexpr std::string_view kDirRef = "dir:";
+constexpr int kMaxPrivateInstances = 64;
+
+std::string What(const Mount& m) { return std::string("RUN --mount=type=") + MountTypeName(m.type) + ",target=" + m.dest; }
+
+// flock that retries on EINTR; false when non-blocking and busy.
+Result<bool> Lock(int fd, int op) {
+  while (::flock(fd, op) != 0) {
+    if (errno == EINTR) continue;
+    if ((op & LOCK_NB) && errno == EWOULDBLOCK) return false;
+    return core::SysError("lock cache mount");
+  }
+  return true;
+}
+
+// Opens `rel` beneath the directory `root` as an O_PATH fd (symlinks resolved inside root).
+Result<core::UniqueFd> OpenBeneath(const std::string& root, const std::string& rel, bool create_dir) {
+  XB_ASSIGN(core::UniqueFd rootfd, core::Open(root, O_PATH | O_DIRECTORY | O_CLOEXEC));
+  std::string clean = core::CleanPath("/" + rel);
+  if (create_dir && clean != "/") {
+    XB_ASSIGN(core::UniqueFd made, core::MkdirAllInRoot(rootfd.get(), clean));
+  }
+  core::OpenInRootOptions o;
+  o.flags = O_PATH;
+  return core::OpenInRoot(rootfd.get(), clean, o);
+}
+
+}  // namespace
+
+std::string CacheMountsDir(const std::string& root) { return core::JoinPath(root, "cache-mounts"); }
+
+Result<std::unique_ptr<RunMounts>> RunMounts::Prepare(cache::ImageStore& store, exec::Snapshotter& snaps,
+                                                      const ExecOp& op, const std::vector<Ref>& inputs,
+                                                      const RunMountSources& sources) {
+  std::unique_ptr<RunMounts> rm(new RunMounts(snaps));
+  for (size_t i = 1; i < op.mounts.size(); ++i) {
+    XB_TRY(rm->Add(store, op.mounts[i], inputs, sources));
+  }
+  return rm;
+}
+
+RunMounts::~RunMounts() {
+  fds_.clear();  // pinned paths and locks first, then the views they may point into
+  for (const auto& id : views_) {
+    (void)snaps_.Unmount(id);
+    (void)snaps_.Remove(id);
+  }
+}
+
+std::string RunMounts::Pin(core::UniqueFd fd) {
+  std::string path = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd.get());
+  fds_.push_back(std::move(fd));
+  return path;
+}
+
+Status RunMounts::Add(cache::ImageStore& store, const Mount& m, const std::vector<Ref>& inputs,
+                      const RunMountSources& sources) {
+  switch (m.type) {
+    case MountType::kBind: return AddBind(m, inputs).Context(What(m));
+    case MountType::kCache: return AddCache(store, m, inputs).Context(What(m));
+    case MountType::kSecret: return AddSecret(m, sources);
+    case MountType::kSsh: return AddSsh(m, sources);
+    case MountType::kTmpfs: {
+      exec::BindMount b;
+      b.destination = m.dest;
+      b.tmpfs = true;
+      b.tmpfs_size = m.tmpfs_size;
+      mounts_.push_back(b);
+      return core::Ok();
+    }
+  }
+  return Error(Code::kInvalidArgument, What(m) + ": unknown mount type");
+}
+
+Result<std::string> RunMounts::InputRoot(const Mount& m, const std::vector<Ref>& inputs, bool* is_context) {
+  if (m.input < 0 || static_cast<size_t>(m.input) >= inputs.size()) {
+    return Error(Code::kInvalidArgument, "the mount has no source");
+  }
+  const Ref& r = inputs[static_cast<size_t>(m.input)];
+  *is_context = r.id.starts_with(kDirRef);
+  if (*is_context) return r.id.substr(kDirRef.size());
+  if (r.id.empty()) {  // scratch: an empty view
+    XB_ASSIGN(std::string view, snaps_.Prepare(""));
+    views_.push_back(view);
+    return snaps_.Mount(view);
+  }
+  XB_ASSIGN(std::string view, snaps_.Prepare(r.id));
+  views_.push_back(view);
+  return snaps_.Mount(view);
+}
+
+Status RunMounts::AddBind(const Mount& m, const std::vector<Ref>& inputs) {
+  bool is_context = false;
+  XB_ASSIGN(std::string root, InputRoot(m, inputs, &is_context));
+  if (is_context && !m.readonly) {
+    // The context is read in place: a writable bind would write into the user's directory.
+    return Error(Code::kInvalidArgument, "rw bind mounts of the build context are not supported; copy it instead");
+  }
+  auto fd = OpenBeneath(root, m.selector, false);
+  if (!fd.ok()) {
+    return Error(Code::kNotFound, "source " + (m.selector.empty() ? std::string("/") : m.selector) + ": " + fd.error().message());
+  }
+  exec::BindMount b;
+  b.source = Pin(std::move(*fd));
+  b.destination = m.dest;
+  b.readonly = m.readonly;
+  mounts_.push_back(b);
+  return core::Ok();
+}
+
+Status RunMounts::AddCache(cache::ImageStore& store, const Mount& m, const std::vector<Ref>& inputs) {
+  std::string base = CacheMountsDir(store.root());
+  XB_TRY(core::MkdirAll(base, 0700));
+  std::string key = core::Digest::Of(m.cache_id).Hex().substr(0, 32);
+  // Pick an instance and lock it: shared and locked use instance 0 (shared or exclusive);
+  // private takes the first instance nobody holds.
+  std::string dir;
+  core::UniqueFd lock;
+  for (int n = 0; n < kMaxPrivateInstances; ++n) {
+    dir = core::JoinPath(base, key + "-" + std::to_string(n));
+    XB_TRY(core::MkdirAll(dir, 0700));
+    XB_ASSIGN(lock, core::Open(core::JoinPath(dir, "lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    int op = m.sharing == CacheSharing::kShared ? LOCK_SH : LOCK_EX;
+    if (m.sharing == CacheSharing::kPrivate) op |= LOCK_NB;
+    XB_ASSIGN(bool got, Lock(lock.get(), op));
+    if (got) break;
+    lock.Reset();
+    if (n + 1 == kMaxPrivateInstances) return Error(Code::kResourceExhausted, "every private instance is in use");
+  }
+  fds_.push_back(std::move(lock));
+  std::string data = core::JoinPath(dir, "data");
+  if (!core::Exists(data)) {
+    // Made aside and renamed into place, so a concurrent user sees all of it or none.
+    XB_ASSIGN(std::string tmp, store.TempDir("cache-mount-"));
+    core::ScopeGuard cleanup([&] { (void)core::RemoveAll(tmp); });
+    std::string fresh = core::JoinPath(tmp, "data");
+    XB_TRY(core::MkdirAll(fresh, 0755));
+    if (m.input >= 0) {  // from=: seeded with the source's files
+      bool is_context = false;
+      XB_ASSIGN(std::string root, InputRoot(m, inputs, &is_context));
+      FileOp copy;
+      CopyAction all;
+      all.src_input = 0;
+      all.src = m.selector.empty() ? "/" : m.selector;
+      all.dest = "/";
+      copy.actions.push_back({-1, all});
+      FileOpEnv env;
+      env.target = fresh;
+      env.inputs.push_back(FileOpInput{root, is_context});
+      XB_TRY(ApplyFileOp(copy, env).Context("seed the cache from its from= source"));
+    }
+    if (::chmod(fresh.c_str(), m.mode ? m.mode : 0755) != 0) return core::SysError("chmod " + fresh);
+    if (::lchown(fresh.c_str(), m.uid, m.gid) != 0) return core::SysError("chown " + fresh);
+    if (::rename(fresh.c_str(), data.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
+      return core::SysError("rename " + fresh + " to " + data);
+    }
+  }
+  // Without from=, source= names a path inside the cache (resolved inside it, made if missing).
+  std::string sub = m.input >= 0 ? "/" : m.selector;
+  XB_ASSIGN(core::UniqueFd fd, OpenBeneath(data, sub, true));
+  exec::BindMount b;
+  b.source = Pin(std::move(fd));
+  b.destination = m.dest;
+  b.readonly = m.readonly;
+  mounts_.push_back(b);
+  return core::Ok();
+}
+
+Status RunMounts::AddSecret(const Mount& m, const RunMountSources& sources) {
+  auto it = sources.secrets.find(m.secret_id);
+  if (it == sources.secrets.end()) {
+    if (m.optional) return core::Ok();
+    return Error(Code::kNotFound, "RUN --mount=type=secret,id=" + m.secret_id + ": secret not provided (pass --secret id=" +
+                                      m.secret_id + ",src=FILE or ,env=VAR)");
+  }
+  if (!m.env.empty()) env_.push_back(m.env + "=" + it->second);
+  if (m.dest.empty()) return core::Ok();
+  // A memfd: the secret never touches a disk, and goes away with this process.
+  int raw = ::memfd_create("xbuild-secret", MFD_CLOEXEC);
+  if (raw < 0) return core::SysError("memfd for secret " + m.secret_id);
+  core::UniqueFd fd(raw);
+  XB_TRY(core::WriteAll(fd.get(), it->second).Context("secret " + m.secret_id));
+  if (::fchmod(fd.get(), m.mode ? m.mode : 0400) != 0) return core::SysError("chmod secret " + m.secret_id);
+  if (::fchown(fd.get(), m.uid, m.gid) != 0) return core::SysError("chown secret " + m.secret_id);
+  exec::BindMount b;
+  b.source = Pin(std::move(fd));
+  b.destination = m.dest;
+  b.readonly = true;
+  mounts_.push_back(b);
+  return core::Ok();
+}
+
+Status RunMounts::AddSsh(const Mount& m, const RunMountSources& sources) {
+  auto it = sources.ssh.find(m.secret_id);
+  if (it == sources.ssh.end()) {
+    if (m.optional) return core::Ok();
+    return Error(Code::kNotFound, "RUN --mount=type=ssh,id=" + m.secret_id + ": no agent socket (pass --ssh " +
+                                      m.secret_id + "=$SSH_AUTH_SOCK)");
+  }
+  struct stat st;
+  if (::stat(it->second.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    return Error(Code::kInvalidArgument, "--ssh " + m.secret_id + "=" + it->second + ": not a socket");
+  }
+  exec::BindMount b;
+  b.source = it->second;
+  b.destination = m.dest;
+  mounts_.push_back(b);
+  env_.push_back("SSH_AUTH_SOCK=" + m.dest);
+  return core::Ok();
+}
+
+}  // namespace xbuild::solver::ops
