@@ -1,13 +1,17 @@
 #include "cli/build_exec.h"
 
 #include <signal.h>
+#include <unistd.h>
 
-#include <chrono>
-#include <filesystem>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
+#include "cli/build_progress.h"
 #include "cli/registry_util.h"
 #include "core/fs.h"
 #include "exec/snapshot.h"
@@ -17,8 +21,6 @@
 namespace xbuild::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 solver::CancelToken* g_cancel = nullptr;
 
@@ -34,78 +36,34 @@ void OnSignal(int sig) {
   g_cancel->Cancel();
 }
 
-// Base image configs for lowering, through the runner (local store first, then the registry).
+// Base image configs for lowering, through the runner (local store first, then the registry),
+// each shown as BuildKit's "[internal] load metadata for <ref>" step.
 class RunnerResolver : public frontend::ImageResolver {
  public:
-  explicit RunnerResolver(solver::ops::BuildRunner& r) : runner_(r) {}
+  RunnerResolver(solver::ops::BuildRunner& r, BuildProgress& p) : runner_(r), progress_(p) {}
   core::Result<image::ImageConfig> ResolveImageConfig(const image::Reference& ref, const image::Platform&) override {
-    XB_ASSIGN(cache::ResolvedImage img, runner_.ResolveImage("docker-image://" + ref.String()));
-    return img.config;
+    // Once per image, however many stages start from it (BuildKit resolves each once too).
+    if (auto it = resolved_.find(ref.String()); it != resolved_.end()) return it->second.config;
+    ProgressStep step = progress_.StartStep("[internal] load metadata for " + ref.String());
+    auto img = runner_.ResolveImage("docker-image://" + ref.String());
+    if (!img.ok()) {
+      step.Fail(img.error().ToString());
+      return std::move(img).error();
+    }
+    step.Done();
+    resolved_[ref.String()] = *img;
+    return img->config;
+  }
+  std::optional<core::Digest> ResolvedDigest(const image::Reference& ref) override {
+    auto it = resolved_.find(ref.String());
+    if (it == resolved_.end()) return std::nullopt;
+    return it->second.record.digest;
   }
 
  private:
   solver::ops::BuildRunner& runner_;
-};
-
-// BuildKit's plain progress: "#N [stage 1/2] RUN ...", output lines "#N 0.123 text", "#N DONE 0.4s".
-class PlainProgress {
- public:
-  explicit PlainProgress(bool quiet) : quiet_(quiet), start_(Clock::now()) {}
-
-  void Event(const solver::SolveEvent& e) {
-    if (quiet_) return;
-    std::lock_guard<std::mutex> l(mu_);
-    int n = Number(e.vertex);
-    const std::string& name = Name(e.vertex);
-    switch (e.state) {
-      case solver::VertexState::kStarted:
-        std::fprintf(stderr, "#%d %s\n", n, name.c_str());
-        break;
-      case solver::VertexState::kCached:
-        std::fprintf(stderr, "#%d %s\n#%d CACHED\n\n", n, name.c_str(), n);
-        break;
-      case solver::VertexState::kDone:
-        std::fprintf(stderr, "#%d DONE %.1fs\n\n", n, Seconds(e.elapsed));
-        break;
-      case solver::VertexState::kFailed:
-        std::fprintf(stderr, "#%d ERROR: %s\n\n", n, e.error.c_str());
-        break;
-      case solver::VertexState::kCancelled:
-        std::fprintf(stderr, "#%d CANCELED\n\n", n);
-        break;
-    }
-  }
-
-  void Output(const solver::Vertex& v, std::string_view data) {
-    if (quiet_) return;
-    std::lock_guard<std::mutex> l(mu_);
-    int n = Number(&v);
-    std::string& buf = partial_[n];
-    buf.append(data);
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::fprintf(stderr, "#%d %.3f %s\n", n, Seconds(Clock::now() - start_), buf.substr(0, nl).c_str());
-      buf.erase(0, nl + 1);
-    }
-  }
-
-  void Line(const std::string& text) {
-    if (!quiet_) std::fprintf(stderr, "%s\n", text.c_str());
-  }
-
- private:
-  static double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-  int Number(const solver::Vertex* v) {
-    auto [it, added] = numbers_.try_emplace(v, static_cast<int>(numbers_.size()) + 1);
-    return it->second;
-  }
-  static const std::string& Name(const solver::Vertex* v) { return v->meta.description; }
-
-  bool quiet_;
-  Clock::time_point start_;
-  std::mutex mu_;
-  std::map<const solver::Vertex*, int> numbers_;
-  std::map<int, std::string> partial_;
+  BuildProgress& progress_;
+  std::map<std::string, cache::ResolvedImage> resolved_;
 };
 
 // "Dockerfile:3" and the line itself, for a failed step.
@@ -147,7 +105,18 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   auto reg = OpenRegistry(cli);
   if (!reg.ok()) return cli.Fail(reg.error());
   exec::Snapshotter snaps(**store);
-  PlainProgress progress(req.quiet || req.progress == "quiet");
+  ProgressOptions po;
+  auto mode = ParseProgressMode(req.quiet ? "quiet" : req.progress);
+  if (!mode.ok()) return cli.Fail(mode.error());
+  po.mode = *mode;
+  const char* term = std::getenv("TERM");
+  po.terminal = ::isatty(STDERR_FILENO) == 1 && !(term && std::string_view(term) == "dumb");
+  BuildProgress progress(po);
+  // Closes the display (final frame, failed steps' output) before the error is printed.
+  auto fail = [&](const core::Error& e) {
+    progress.Close(false);
+    return cli.Fail(e);
+  };
 
   solver::ops::RunnerOptions ro;
   std::error_code ec;
@@ -155,12 +124,13 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.pull = req.pull;
   ro.platform = req.lower.target_platform;
   ro.registry = reg->client.get();
-  ro.output = [&](const solver::Vertex& v, int, std::string_view data) { progress.Output(v, data); };
+  ro.output = [&](const solver::Vertex& v, int stream, std::string_view data) { progress.Output(v, stream, data); };
   ro.log = cli.ctx().log;
   solver::ops::BuildRunner runner(**store, snaps, ro);
-  RunnerResolver resolver(runner);
+  RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);
-  if (!lowered.ok()) return cli.Fail(lowered.error());
+  if (!lowered.ok()) return fail(lowered.error());
+  progress.Plan(lowered->definition);
   for (const auto& kv : req.labels) {
     size_t eq = kv.find('=');
     lowered->config.config.labels[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
@@ -188,12 +158,12 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   auto result = solver.Solve(lowered->definition, cancel);
   core::ScopeGuard unhook([] { g_cancel = nullptr; });
   if (!result.ok()) {
+    progress.Close(false);
     std::string where = WhereInDockerfile(req, failed);
     if (!where.empty()) std::fprintf(stderr, "------\n%s------\n", where.c_str());
     return cli.Fail(result.error());
   }
 
-  auto t0 = Clock::now();
   ExportRequest er;
   er.tags = tags;
   er.outputs = req.outputs;
@@ -204,13 +174,15 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   er.iidfile = req.iidfile;
   er.metadata_file = req.metadata_file;
   er.cancel = &cancel;
-  progress.Line("#0 exporting to image");
+  ProgressStep exporting = progress.StartStep("exporting to image");
   auto exported = ExportBuild(**store, snaps, reg->client.get(), *result, lowered->config, er,
-                              [&](const std::string& text) { progress.Line("#0 " + text); });
-  if (!exported.ok()) return cli.Fail(exported.error());
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", std::chrono::duration<double>(Clock::now() - t0).count());
-  progress.Line(std::string("#0 DONE ") + buf);
+                              [&](const std::string& text) { exporting.StatusLine(text); });
+  if (!exported.ok()) {
+    exporting.Fail(exported.error().ToString());
+    return fail(exported.error());
+  }
+  exporting.Done();
+  progress.Close(true);
   if (!req.iidfile.empty() && exported->image_id) {
     auto w = core::WriteFileAtomic(req.iidfile, exported->image_id->String());
     if (!w.ok()) return cli.Fail(w.error());

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cli/build_exec.h"
+#include "cli/build_progress.h"
 #include "cli/cli.h"
 #include "cli/table.h"
 #include "core/fs.h"
@@ -95,7 +96,9 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("no-cache", 0, "Do not use cache when building the image");
   f.Bool("pull", 0, "Always attempt to pull all referenced images");
   f.Bool("quiet", 'q', "Suppress the build output and print image ID on success");
-  f.String("progress", 0, "auto", "Set type of progress output (auto, plain, quiet)");
+  f.String("progress", 0, "auto",
+           "Set type of progress output (\"auto\", \"plain\", \"tty\", \"quiet\", \"rawjson\"); auto is tty on a "
+           "terminal, else plain; the default comes from BUILDKIT_PROGRESS when set");
   f.String("iidfile", 0, "", "Write the image ID to a file");
   f.List("label", 0, "Set metadata for an image");
   f.String("oci-mediatypes", 0, "true", "Use OCI media types in the image manifest (true, false)");
@@ -144,8 +147,9 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   }
   if (call == "build") {
     std::string progress = f.GetString("progress");
-    if (progress != "auto" && progress != "plain" && progress != "quiet" && progress != "tty") {
-      return cli.UsageError("build", "invalid --progress \"" + progress + "\": want auto, plain, tty or quiet");
+    if (const char* env = std::getenv("BUILDKIT_PROGRESS"); env && *env && !f.Changed("progress")) progress = env;
+    if (auto m = ParseProgressMode(progress); !m.ok()) {
+      return cli.UsageError("build", "invalid --progress \"" + progress + "\": want auto, plain, tty, quiet or rawjson");
     }
     BuildRequest req;
     req.df = loaded->df;

@@ -42,6 +42,9 @@ struct StageState {
   std::set<std::string> declared_args;
   bool cmd_set = false;                       // CMD set in this stage (ENTRYPOINT keeps it)
   std::vector<int> deps;
+  // Progress names, "[build 2/5] RUN make": the stage's steps that make a vertex, counted.
+  int cmd_index = 0;
+  int cmd_total = 0;
 };
 
 bool IsNumber(const std::string& s) {
@@ -60,6 +63,28 @@ std::string JoinArgs(const std::vector<std::string>& v) {
   std::string s;
   for (auto& a : v) s += (s.empty() ? "" : " ") + a;
   return s;
+}
+
+// The instructions that make a vertex, and so a numbered progress step (BuildKit's cmdTotal).
+bool MakesVertex(const std::string& keyword) {
+  return keyword == "RUN" || keyword == "COPY" || keyword == "ADD" || keyword == "WORKDIR";
+}
+
+// "run  make" -> "RUN  make": the instruction as written, keyword in upper case (uppercaseCmd).
+std::string UppercaseKeyword(const std::string& original) {
+  size_t sp = original.find_first_of(" \t");
+  return core::ToUpper(original.substr(0, sp)) + (sp == std::string::npos ? "" : original.substr(sp));
+}
+
+// ONBUILD triggers that make a vertex. BuildKit leaves them out of a stage's total (so its
+// indexes can pass the total); they are counted here.
+int TriggerSteps(const std::vector<std::string>& triggers) {
+  int n = 0;
+  for (const auto& t : triggers) {
+    std::string trimmed = core::Trim(t);
+    n += MakesVertex(core::ToUpper(trimmed.substr(0, trimmed.find_first_of(" \t"))));
+  }
+  return n;
 }
 
 // Mirrors BuildKit's history text: `RUN /bin/sh -c make # buildkit`.
@@ -207,7 +232,8 @@ class Lowerer {
   VarEnv EnvFor(const StageState& st) const;
   void AddHistory(StageState& st, const std::string& created_by, bool empty_layer);
   Result<Output> ContextSource(const std::vector<std::string>& includes);
-  Output ImageSource(const image::Reference& ref, const image::Platform& p);
+  Output ImageSource(const image::Reference& ref, const image::Platform& p, std::string name);
+  std::string StepName(StageState& st, const std::string& text);
 
   const Dockerfile& df_;
   const LowerOptions& opts_;
@@ -221,7 +247,9 @@ class Lowerer {
   std::vector<image::Platform> stage_platforms_;
   std::vector<Warning> warnings_;
   bool in_stage_ = false;
+  bool in_trigger_ = false;            // dispatching a base image's ONBUILD trigger
   std::set<std::string> known_names_;  // names defined in the current scope (for UndefinedVar)
+  bool single_state_ = false;          // one stage and no other image: names carry no stage
 };
 
 VarEnv Lowerer::EnvFor(const StageState& st) const {
@@ -314,6 +342,7 @@ Result<int> Lowerer::FindStage(const std::string& name, int current, int line, c
 }
 
 Status Lowerer::ComputeDeps() {
+  bool external_images = false;
   for (auto& st : df_.stages) {
     StageState& s = states_[static_cast<size_t>(st.index)];
     s.index = st.index;
@@ -337,18 +366,39 @@ Status Lowerer::ComputeDeps() {
       }
       XB_ASSIGN(int dep, FindStage(from, st.index, inst.range.start_line, inst.keyword + " --from"));
       if (dep >= 0) s.deps.push_back(dep);
+      if (dep < 0) external_images = true;
     }
   }
+  // As BuildKit: step names say their stage unless the build has one stage and reads no image
+  // besides its base (a COPY --from=<image> counts as a stage there).
+  single_state_ = df_.stages.size() == 1 && !external_images;
   return core::Ok();
 }
 
-Output Lowerer::ImageSource(const image::Reference& ref, const image::Platform& p) {
+Output Lowerer::ImageSource(const image::Reference& ref, const image::Platform& p, std::string name) {
   solver::SourceOp src;
   src.identifier = "docker-image://" + ref.String();
   src.attrs["image.platform"] = p.String();
   solver::VertexMeta meta;
-  meta.description = "[internal] load " + ref.Familiar();
+  meta.description = std::move(name);
   return solver::MakeVertex(src, {}, meta);
+}
+
+// dockerfile2llb's prefixCommand: "[2/3] RUN ..." in a one-stage build, "[build 2/5] ..." or
+// "[stage-1 2/5] ..." otherwise; the index is padded to the total's width ("[ 3/12]").
+std::string Lowerer::StepName(StageState& st, const std::string& text) {
+  if (st.cmd_total == 0) return text;
+  std::string out = "[";
+  if (!single_state_) {
+    const Stage& stage = df_.stages[static_cast<size_t>(st.index)];
+    out += (stage.name.empty() ? "stage-" + std::to_string(st.index) : stage.name) + " ";
+  }
+  std::string index = std::to_string(++st.cmd_index);
+  std::string total = std::to_string(st.cmd_total);
+  if (index.size() < total.size()) index.insert(0, total.size() - index.size(), ' ');
+  out += index + "/" + total + "] ";
+  if (in_trigger_) out += "ONBUILD ";
+  return out + text;
 }
 
 Result<Output> Lowerer::ContextSource(const std::vector<std::string>& includes) {
@@ -371,11 +421,16 @@ Status Lowerer::LowerStage(int i) {
   const image::Platform& platform = stage_platforms_[static_cast<size_t>(i)];
   std::vector<std::string> triggers;
   XB_ASSIGN(int base_stage, FindStage(base, i, stage.range.start_line, "FROM"));
+  // The steps named "[i/total]": FROM an image, then every instruction that makes a vertex.
+  st.cmd_index = 0;
+  st.cmd_total = base_stage < 0 && core::ToLower(base) != "scratch" ? 1 : 0;
+  for (const auto& inst : stage.commands) st.cmd_total += MakesVertex(inst.keyword);
   if (base_stage >= 0) {
     const StageState& b = states_[static_cast<size_t>(base_stage)];
     st.fs = b.fs;
     st.config = b.config;
     triggers = st.config.config.on_build;
+    st.cmd_total += TriggerSteps(triggers);
   } else if (core::ToLower(base) == "scratch") {
     st.config.os = platform.os;
     st.config.architecture = platform.architecture;
@@ -383,18 +438,21 @@ Status Lowerer::LowerStage(int i) {
   } else {
     auto ref = image::ParseReference(base);
     if (!ref.ok()) return Error(Code::kInvalidArgument, Where(stage.range.start_line) + "FROM: " + ref.error().message());
-    st.fs = ImageSource(*ref, platform);
+    std::string shown = ref->String();
     if (resolver_) {
       auto cfg = resolver_->ResolveImageConfig(*ref, platform);
       if (!cfg.ok()) return std::move(cfg).error().Context(Where(stage.range.start_line) + "FROM " + ref->Familiar());
       st.config = *cfg;
       st.config.history.clear();
       for (auto& h : cfg->history) st.config.history.push_back(h);
+      if (auto d = resolver_->ResolvedDigest(*ref); d && !ref->digest) shown += "@" + d->String();
     }
     st.config.os = platform.os;
     st.config.architecture = platform.architecture;
     st.config.variant = platform.variant;
     triggers = st.config.config.on_build;
+    st.cmd_total += TriggerSteps(triggers);
+    st.fs = ImageSource(*ref, platform, StepName(st, "FROM " + shown));
   }
   st.config.config.on_build.clear();  // triggers run once, in the child; they are not inherited
   if (!st.config.GetEnv("PATH")) st.config.SetEnv("PATH", kDefaultPath);
@@ -407,7 +465,10 @@ Status Lowerer::LowerStage(int i) {
     }
     XB_ASSIGN(Instruction inst, ToInstruction(parsed->children[0], df_.filename));
     inst.range = stage.range;
-    XB_TRY(Dispatch(st, inst));
+    in_trigger_ = true;
+    Status s = Dispatch(st, inst);
+    in_trigger_ = false;
+    XB_TRY(s);
   }
   for (auto& inst : stage.commands) XB_TRY(Dispatch(st, inst));
   in_stage_ = false;
@@ -423,10 +484,9 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
   known_names_.clear();
   for (auto& [k, v] : env.vars) known_names_.insert(k);
   for (auto& n : st.declared_args) known_names_.insert(n);
-  const int stage_no = st.index;
   solver::VertexMeta meta;
   meta.source_line = line;
-  meta.description = "[" + (df_.stages[static_cast<size_t>(stage_no)].name.empty() ? "stage-" + std::to_string(stage_no) : df_.stages[static_cast<size_t>(stage_no)].name) + "] " + inst.original;
+  if (MakesVertex(kw)) meta.description = StepName(st, UppercaseKeyword(inst.original));
 
   return std::visit(
       [&](const auto& c) -> Status {
@@ -525,7 +585,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
                 } else {
                   auto ref = image::ParseReference(from);
                   if (!ref.ok()) return Error(Code::kInvalidArgument, where + ref.error().message());
-                  src = ImageSource(*ref, opts_.target_platform);
+                  src = ImageSource(*ref, opts_.target_platform, "FROM " + ref->String());
                 }
               }
               m.input = static_cast<int>(inputs.size());
@@ -596,7 +656,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
               } else {
                 auto ref = image::ParseReference(from);
                 if (!ref.ok()) return Error(Code::kInvalidArgument, where + "--from: " + ref.error().message());
-                src = ImageSource(*ref, opts_.target_platform);
+                src = ImageSource(*ref, opts_.target_platform, "FROM " + ref->String());
               }
             }
           } else {

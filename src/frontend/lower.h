@@ -25,6 +25,10 @@ class ImageResolver {
   // The config of `ref` for `platform` (FROM images; ONBUILD triggers, ENV, WORKDIR, ...).
   virtual core::Result<image::ImageConfig> ResolveImageConfig(const image::Reference& ref,
                                                               const image::Platform& platform) = 0;
+  // The manifest digest that ResolveImageConfig found for `ref`, when the resolver knows it. It
+  // only names the FROM step for progress ("[1/3] FROM docker.io/library/busybox:latest@sha256:..",
+  // as BuildKit shows it); it never enters a vertex digest.
+  virtual std::optional<core::Digest> ResolvedDigest(const image::Reference&) { return std::nullopt; }
 };
 
 struct LowerOptions {

@@ -64,7 +64,7 @@ ToolOut RunXbuild(const std::string& root, const std::vector<std::string>& args)
   std::vector<std::string> argv = {XBUILD_BINARY, "--root", root};
   argv.insert(argv.end(), args.begin(), args.end());
   core::RunOptions o;
-  o.extra_env = {{"XBUILD_CONFIG", ""}};
+  o.extra_env = {{"XBUILD_CONFIG", ""}, {"BUILDKIT_PROGRESS", ""}};
   return RunTool(argv, o);
 }
 

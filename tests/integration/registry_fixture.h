@@ -27,8 +27,8 @@ struct ToolOut {
 };
 // Runs argv to completion; a launch failure fails the calling test and returns code -1.
 ToolOut RunTool(const std::vector<std::string>& argv, const core::RunOptions& opts = {});
-// Runs the xbuild binary on state root `root` (global flags first), with XBUILD_CONFIG cleared
-// so the user's config never leaks into a test.
+// Runs the xbuild binary on state root `root` (global flags first), with XBUILD_CONFIG and
+// BUILDKIT_PROGRESS cleared so the user's settings never leak into a test.
 ToolOut RunXbuild(const std::string& root, const std::vector<std::string>& args);
 // Imports testing::MakeBusyboxRootfs (built under scratch_dir) as image `name` into the state
 // root with the xbuild binary. Fails the calling test on error (use ASSERT_NO_FATAL_FAILURE).
