@@ -14,6 +14,7 @@
 #include "cli/build_progress.h"
 #include "cli/registry_util.h"
 #include "core/fs.h"
+#include "core/strings.h"
 #include "exec/snapshot.h"
 #include "solver/ops/result_cache.h"
 #include "solver/ops/runner.h"
@@ -84,6 +85,48 @@ std::string WhereInDockerfile(const BuildRequest& req, const solver::Vertex* v) 
 
 }  // namespace
 
+core::Result<std::pair<std::string, std::string>> ParseSecretFlag(const std::string& spec) {
+  std::string id, src, env, type;
+  for (const auto& field : core::Split(spec, ',')) {
+    size_t eq = field.find('=');
+    std::string k = field.substr(0, eq), v = eq == std::string::npos ? "" : field.substr(eq + 1);
+    if (k == "id") id = v;
+    else if (k == "src" || k == "source") src = v;
+    else if (k == "env") env = v;
+    else if (k == "type") type = v;
+    else return core::Error(core::Code::kInvalidArgument, "--secret " + spec + ": unexpected key \"" + k + "\"");
+  }
+  if (id.empty()) return core::Error(core::Code::kInvalidArgument, "--secret " + spec + ": id= is required");
+  if (type == "env" && env.empty()) env = src.empty() ? id : src;
+  if (src.empty() && env.empty()) {
+    if (std::getenv(id.c_str())) env = id;
+    else src = id;
+  }
+  if (!env.empty() && type != "file") {
+    const char* v = std::getenv(env.c_str());
+    if (!v) return core::Error(core::Code::kNotFound, "--secret " + spec + ": environment variable " + env + " is not set");
+    return std::make_pair(id, std::string(v));
+  }
+  XB_ASSIGN_CTX(std::string data, core::ReadFile(src, 500 << 10), "--secret " + spec);
+  return std::make_pair(id, data);
+}
+
+core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string& spec) {
+  size_t eq = spec.find('=');
+  std::string id = spec.substr(0, eq);
+  std::string path = eq == std::string::npos ? "" : spec.substr(eq + 1);
+  if (path.find(',') != std::string::npos) path = path.substr(0, path.find(','));  // one socket
+  if (id.empty()) return core::Error(core::Code::kInvalidArgument, "--ssh " + spec + ": an id is required");
+  if (path.empty()) {
+    const char* sock = std::getenv("SSH_AUTH_SOCK");
+    if (!sock || !*sock) {
+      return core::Error(core::Code::kInvalidArgument, "--ssh " + spec + ": SSH_AUTH_SOCK is not set; give the socket as " + id + "=PATH");
+    }
+    path = sock;
+  }
+  return std::make_pair(id, path);
+}
+
 int ExecuteBuild(Cli& cli, BuildRequest req) {
   if (req.context == "-") {
     return cli.Fail(core::Error(core::Code::kInvalidArgument, "build: a context from stdin is not supported yet"));
@@ -126,6 +169,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.registry = reg->client.get();
   ro.output = [&](const solver::Vertex& v, int stream, std::string_view data) { progress.Output(v, stream, data); };
   ro.log = cli.ctx().log;
+  ro.mount_sources = req.mount_sources;
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);

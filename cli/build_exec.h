@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "frontend/ast.h"
 #include "frontend/lower.h"
+#include "solver/ops/run_mounts.h"
 
 namespace xbuild::cli {
 
@@ -29,7 +30,14 @@ struct BuildRequest {
   std::vector<BuildOutput> outputs;  // -o
   bool push = false;
   image::Compression compression = image::Compression::kGzip;
+  solver::ops::RunMountSources mount_sources;  // --secret, --ssh
 };
+
+// --secret id=ID[,src=FILE|,env=VAR][,type=file|env] -> (id, bytes), read now (at most 500 KiB,
+// BuildKit's limit). With neither src nor env, the environment variable named ID, else ./ID.
+core::Result<std::pair<std::string, std::string>> ParseSecretFlag(const std::string& spec);
+// --ssh default | ID=SOCKET[,SOCKET] -> (id, socket path); "default" alone is $SSH_AUTH_SOCK.
+core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string& spec);
 
 int ExecuteBuild(Cli& cli, BuildRequest req);
 

@@ -104,6 +104,8 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.String("oci-mediatypes", 0, "true", "Use OCI media types in the image manifest (true, false)");
   f.List("output", 'o', "Output destination (format: \"type=local,dest=path\"; types: image, registry, docker, oci, tar, local)");
   f.Bool("push", 0, "Push the image to its registry (every -t tag)");
+  f.List("secret", 0, "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\" or \"id=x,env=VAR\")");
+  f.List("ssh", 0, "SSH agent socket to expose to the build (format: \"default|<id>[=<socket>]\")");
   f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
@@ -174,6 +176,16 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       return cli.UsageError("build", "--compression=zstd needs OCI media types (zstd layers have no Docker media type)");
     }
     if (f.GetBool("load")) req.outputs.push_back(BuildOutput{"image", {}});
+    for (const auto& spec : f.GetList("secret")) {
+      auto sec = ParseSecretFlag(spec);
+      if (!sec.ok()) return cli.Fail(sec.error());
+      req.mount_sources.secrets[sec->first] = sec->second;
+    }
+    for (const auto& spec : f.GetList("ssh")) {
+      auto ssh = ParseSshFlag(spec);
+      if (!ssh.ok()) return cli.Fail(ssh.error());
+      req.mount_sources.ssh[ssh->first] = ssh->second;
+    }
     for (const auto& spec : f.GetList("output")) {
       auto o = ParseOutput(spec);
       if (!o.ok()) return cli.UsageError("build", o.error().message());

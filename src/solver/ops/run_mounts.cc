@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,7 +54,7 @@ std::string CacheMountsDir(const std::string& root) { return core::JoinPath(root
 Result<std::unique_ptr<RunMounts>> RunMounts::Prepare(cache::ImageStore& store, exec::Snapshotter& snaps,
                                                       const ExecOp& op, const std::vector<Ref>& inputs,
                                                       const RunMountSources& sources) {
-  std::unique_ptr<RunMounts> rm(new RunMounts(snaps));
+  std::unique_ptr<RunMounts> rm(new RunMounts(snaps, core::JoinPath(store.root(), "mounts")));
   for (size_t i = 1; i < op.mounts.size(); ++i) {
     XB_TRY(rm->Add(store, op.mounts[i], inputs, sources));
   }
@@ -62,16 +62,58 @@ Result<std::unique_ptr<RunMounts>> RunMounts::Prepare(cache::ImageStore& store, 
 }
 
 RunMounts::~RunMounts() {
-  fds_.clear();  // pinned paths and locks first, then the views they may point into
+  fds_.clear();
+  if (!staging_.empty()) {
+    // Lazily: the tmpfs and every bind staged on it go at once.
+    (void)::umount2(staging_.c_str(), MNT_DETACH);
+    ::rmdir(staging_.c_str());
+    ::unlink((staging_ + ".pid").c_str());
+  }
   for (const auto& id : views_) {
     (void)snaps_.Unmount(id);
     (void)snaps_.Remove(id);
   }
 }
 
-std::string RunMounts::Pin(core::UniqueFd fd) {
-  std::string path = "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(fd.get());
-  fds_.push_back(std::move(fd));
+Status RunMounts::EnsureStaging() {
+  if (!staging_.empty()) return core::Ok();
+  XB_TRY(core::MkdirAll(mounts_dir_, 0700));
+  XB_ASSIGN(std::string hex, core::RandomHex(8));
+  std::string dir = core::JoinPath(mounts_dir_, "run-" + hex);
+  // The owner file first: whatever happens next, a later CleanupStale finds it.
+  XB_TRY(core::WriteFileAtomic(dir + ".pid", std::to_string(::getpid())));
+  if (::mkdir(dir.c_str(), 0700) != 0) return core::SysError("mkdir " + dir);
+  staging_ = dir;
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=16m") != 0) {
+    return core::SysError("mount staging tmpfs on " + dir);
+  }
+  return core::Ok();
+}
+
+Result<std::string> RunMounts::Stage(core::UniqueFd fd) {
+  XB_TRY(EnsureStaging());
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return core::SysError("stat mount source");
+  std::string target = core::JoinPath(staging_, "m" + std::to_string(staged_++));
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(target.c_str(), 0700) != 0) return core::SysError("mkdir " + target);
+  } else {
+    XB_ASSIGN(core::UniqueFd f, core::Open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  }
+  std::string source = "/proc/self/fd/" + std::to_string(fd.get());
+  if (::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return core::SysError("bind the mount source onto " + target);
+  }
+  return target;
+}
+
+Result<std::string> RunMounts::StageFile(const std::string& data, uint32_t uid, uint32_t gid, uint32_t mode) {
+  XB_TRY(EnsureStaging());
+  std::string path = core::JoinPath(staging_, "s" + std::to_string(staged_++));
+  XB_ASSIGN(core::UniqueFd f, core::Open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  XB_TRY(core::WriteAll(f.get(), data));
+  if (::fchmod(f.get(), mode) != 0) return core::SysError("chmod " + path);
+  if (::fchown(f.get(), uid, gid) != 0) return core::SysError("chown " + path);
   return path;
 }
 
@@ -123,7 +165,7 @@ Status RunMounts::AddBind(const Mount& m, const std::vector<Ref>& inputs) {
     return Error(Code::kNotFound, "source " + (m.selector.empty() ? std::string("/") : m.selector) + ": " + fd.error().message());
   }
   exec::BindMount b;
-  b.source = Pin(std::move(*fd));
+  XB_ASSIGN(b.source, Stage(std::move(*fd)));
   b.destination = m.dest;
   b.readonly = m.readonly;
   mounts_.push_back(b);
@@ -181,7 +223,7 @@ Status RunMounts::AddCache(cache::ImageStore& store, const Mount& m, const std::
   std::string sub = m.input >= 0 ? "/" : m.selector;
   XB_ASSIGN(core::UniqueFd fd, OpenBeneath(data, sub, true));
   exec::BindMount b;
-  b.source = Pin(std::move(fd));
+  XB_ASSIGN(b.source, Stage(std::move(fd)));
   b.destination = m.dest;
   b.readonly = m.readonly;
   mounts_.push_back(b);
@@ -197,15 +239,9 @@ Status RunMounts::AddSecret(const Mount& m, const RunMountSources& sources) {
   }
   if (!m.env.empty()) env_.push_back(m.env + "=" + it->second);
   if (m.dest.empty()) return core::Ok();
-  // A memfd: the secret never touches a disk, and goes away with this process.
-  int raw = ::memfd_create("xbuild-secret", MFD_CLOEXEC);
-  if (raw < 0) return core::SysError("memfd for secret " + m.secret_id);
-  core::UniqueFd fd(raw);
-  XB_TRY(core::WriteAll(fd.get(), it->second).Context("secret " + m.secret_id));
-  if (::fchmod(fd.get(), m.mode ? m.mode : 0400) != 0) return core::SysError("chmod secret " + m.secret_id);
-  if (::fchown(fd.get(), m.uid, m.gid) != 0) return core::SysError("chown secret " + m.secret_id);
+  // In the staging tmpfs: the secret never touches a disk.
   exec::BindMount b;
-  b.source = Pin(std::move(fd));
+  XB_ASSIGN(b.source, StageFile(it->second, m.uid, m.gid, m.mode ? m.mode : 0400));
   b.destination = m.dest;
   b.readonly = true;
   mounts_.push_back(b);

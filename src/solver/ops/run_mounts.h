@@ -7,15 +7,19 @@
 //           private (a busy one makes the next caller use another instance); from= seeds a
 //           new cache with a stage's files; uid/gid/mode apply when it is created
 //   tmpfs   a fresh tmpfs (size=)
-//   secret  the bytes of --secret id=... in a memfd (never on disk), bound read-only at its
+//   secret  the bytes of --secret id=... in a file on the staging tmpfs (never on disk), bound read-only at its
 //           target (default /run/secrets/<id>, mode 0400) and/or set as env=NAME
 //   ssh     the --ssh socket bound at its target, SSH_AUTH_SOCK pointing at it
 //
-// Every source path is resolved inside its own root (a stage, the context, the cache dir) and
-// held open as an O_PATH fd; the sandbox binds /proc/<pid>/fd/<n>, so a symlink placed in a
-// cache by an earlier step (CVE-2024-23651's shape) or swapped in during the run cannot point
-// the mount at a host path. Mount points are created inside the rootfs and taken out again by
-// the sandbox (exec::MountStubs).
+// Every source path is resolved inside its own root (a stage, the context, the cache dir) to an
+// O_PATH fd, and that fd is bind-mounted onto a staging entry under <root>/mounts/run-<id>/ (a
+// private tmpfs that also holds the secret files); the runtime binds the staging entry. So a
+// symlink placed in a cache by an earlier step (CVE-2024-23651's shape), or swapped in while
+// the step runs, cannot point a mount at a host path: what is mounted is what was resolved.
+// (Handing runc /proc/<pid>/fd/<n> itself does not work: the runtime's mount namespace cannot
+// bind a mount of ours.) The staging dir has an owner file, so a killed build's is unmounted by
+// the next command (exec::Snapshotter::CleanupStale). Mount points are created inside the
+// rootfs and taken out again by the sandbox (exec::MountStubs).
 #pragma once
 
 #include <map>
@@ -51,7 +55,7 @@ class RunMounts {
   const std::vector<std::string>& env() const { return env_; }  // "K=V" to add to the process
 
  private:
-  RunMounts(exec::Snapshotter& snaps) : snaps_(snaps) {}
+  RunMounts(exec::Snapshotter& snaps, std::string mounts_dir) : snaps_(snaps), mounts_dir_(std::move(mounts_dir)) {}
   Status Add(cache::ImageStore& store, const Mount& m, const std::vector<Ref>& inputs, const RunMountSources& sources);
   Status AddBind(const Mount& m, const std::vector<Ref>& inputs);
   Status AddCache(cache::ImageStore& store, const Mount& m, const std::vector<Ref>& inputs);
@@ -60,14 +64,20 @@ class RunMounts {
   // A root directory readable for a mount source: the input's snapshot through a private view
   // (writable, discarded afterwards), or the context directory as it is.
   Result<std::string> InputRoot(const Mount& m, const std::vector<Ref>& inputs, bool* is_context);
-  // Keeps fd open and returns the path that names exactly it for the runtime.
-  std::string Pin(core::UniqueFd fd);
+  // Binds what fd names onto a new staging entry and returns its path, for the runtime.
+  Result<std::string> Stage(core::UniqueFd fd);
+  // A new file in the staging tmpfs holding `data` (owner and mode as given).
+  Result<std::string> StageFile(const std::string& data, uint32_t uid, uint32_t gid, uint32_t mode);
+  Status EnsureStaging();
 
   exec::Snapshotter& snaps_;
   std::vector<exec::BindMount> mounts_;
   std::vector<std::string> env_;
   std::vector<std::string> views_;     // snapshot views to remove
-  std::vector<core::UniqueFd> fds_;    // pinned sources, memfds, cache locks
+  std::vector<core::UniqueFd> fds_;    // cache locks
+  std::string mounts_dir_;             // <root>/mounts
+  std::string staging_;                // <root>/mounts/run-<id>, once made
+  int staged_ = 0;
 };
 
 // <root>/cache-mounts: where cache mounts live.
