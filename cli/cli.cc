@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include <cerrno>
+
 #include <unistd.h>
 
 #include <cmath>
@@ -169,6 +171,17 @@ int64_t ParseTime(const std::string& s) {
     t -= sign * (oh * 3600 + om * 60);
   }
   return t;
+}
+
+core::Result<std::optional<int64_t>> ParseSourceDateEpoch(const char* value, const std::string& what) {
+  if (!value || !*value) return std::optional<int64_t>();
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(value, &end, 10);
+  if (*end != '\0' || v < 0 || errno == ERANGE) {
+    return core::Error(core::Code::kInvalidArgument, what + "=\"" + std::string(value) + "\": not a unix time");
+  }
+  return std::optional<int64_t>(v);
 }
 
 }  // namespace xbuild::cli

@@ -60,6 +60,9 @@ struct Command {
   int (*run)(Cli&, const std::vector<std::string>&);
 };
 
+// A SOURCE_DATE_EPOCH value (unix seconds); empty or null -> nullopt; `what` names its origin.
+core::Result<std::optional<int64_t>> ParseSourceDateEpoch(const char* value, const std::string& what);
+
 int RunBuild(Cli&, const std::vector<std::string>&);
 int RunRun(Cli&, const std::vector<std::string>&);
 int RunImport(Cli&, const std::vector<std::string>&);

@@ -142,6 +142,16 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       lo.build_args[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
   }
+  // SOURCE_DATE_EPOCH: the build arg, else the environment (passed on as the build arg, as
+  // buildx does), clamps every timestamp of the image.
+  if (!lo.build_args.count("SOURCE_DATE_EPOCH")) {
+    if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) lo.build_args["SOURCE_DATE_EPOCH"] = e;
+  }
+  if (auto it = lo.build_args.find("SOURCE_DATE_EPOCH"); it != lo.build_args.end()) {
+    auto sde = ParseSourceDateEpoch(it->second.c_str(), "SOURCE_DATE_EPOCH");
+    if (!sde.ok()) return cli.Fail(sde.error());
+    lo.source_date_epoch = *sde;
+  }
   if (f.Changed("platform")) {
     auto p = image::ParsePlatform(f.GetString("platform"));
     if (!p.ok()) return cli.Fail(p.error());

@@ -24,20 +24,9 @@ struct ImportOptions {
   image::Platform platform;
 };
 
-core::Result<std::optional<int64_t>> SourceDateEpoch() {
-  const char* e = std::getenv("SOURCE_DATE_EPOCH");
-  if (!e || !*e) return std::optional<int64_t>();
-  char* end = nullptr;
-  long long v = std::strtoll(e, &end, 10);
-  if (*end != '\0' || v < 0) {
-    return core::Error(core::Code::kInvalidArgument, "SOURCE_DATE_EPOCH=\"" + std::string(e) + "\": not a unix time");
-  }
-  return std::optional<int64_t>(v);
-}
-
 core::Result<cache::ImageRecord> ImportLeased(cache::ImageStore& store, const ImportOptions& o,
                                               const cache::Lease& lease) {
-  XB_ASSIGN(auto epoch, SourceDateEpoch());
+  XB_ASSIGN(auto epoch, ParseSourceDateEpoch(std::getenv("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH"));
   image::ImageConfig cfg;
   for (auto& c : o.changes) XB_TRY(ApplyChange(cfg, c));
 

@@ -218,3 +218,54 @@ TEST_F(CliBuildExportTest, BadOutputsAreRefusedBeforeBuilding) {
 
 }  // namespace
 }  // namespace xbuild
+
+namespace xbuild {
+namespace {
+
+// SOURCE_DATE_EPOCH (from the environment, as buildx passes it) makes the build reproducible:
+// two fresh roots, loaded with the same base archive, build the same image digest and the same
+// pushed-form (gzip) OCI archive manifest, although the steps ran at different times.
+TEST_F(CliBuildExportTest, SourceDateEpochGivesTheSameDigestOnTwoRoots) {
+  std::string base = tmp_.Sub("base.tar");
+  ASSERT_EQ(Xb({"save", "-o", base, "base:1"}).code, 0);
+  WriteTestFile(ctx_, "f.txt", "context file\n");
+  WriteTestFile(ctx_, "Dockerfile",
+                "FROM base:1\n"
+                "RUN echo hello > /f && mkdir -p /d/e && touch /d/e/g\n"
+                "COPY f.txt /copied\n"
+                "WORKDIR /w\n"
+                "CMD [\"cat\", \"/f\"]\n");
+  std::vector<std::string> ids, digests, archives;
+  for (int i = 0; i < 2; ++i) {
+    std::string root = tmp_.Sub("repro-" + std::to_string(i));
+    ASSERT_EQ(testing::RunXbuild(root, {"load", "-i", base}).code, 0);
+    std::string meta = tmp_.Sub("meta-" + std::to_string(i) + ".json");
+    std::string oci = tmp_.Sub("oci-" + std::to_string(i) + ".tar");
+    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root, "build", "-q", "--metadata-file", meta,
+                                     "--load", "-o", "type=oci,dest=" + oci, ctx_};
+    core::RunOptions o;
+    o.extra_env = {{"XBUILD_CONFIG", ""}, {"SOURCE_DATE_EPOCH", "1700000000"}};
+    ToolOut b = testing::RunTool(argv, o);
+    ASSERT_EQ(b.code, 0) << b.err;
+    ids.push_back(b.out);
+    digests.push_back(ReadJson(meta).value("containerimage.digest", ""));
+    archives.push_back(RunTool({"skopeo", "inspect", "--raw", "oci-archive:" + oci}).out);
+    if (i == 0) ::sleep(1);  // the second build runs at another second
+  }
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_FALSE(digests[0].empty());
+  EXPECT_EQ(digests[0], digests[1]);
+  EXPECT_FALSE(archives[0].empty());
+  EXPECT_EQ(archives[0], archives[1]);
+  ToolOut ins = testing::RunXbuild(tmp_.Sub("repro-0"), {"inspect", "-f", "{{.Created}}", ids[0].substr(0, 19)});
+  EXPECT_EQ(ins.out, "2023-11-14T22:13:20Z\n") << ins.err;
+
+  // A bad value is refused before anything runs.
+  std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_, "build", "--build-arg", "SOURCE_DATE_EPOCH=yesterday", ctx_};
+  ToolOut bad = testing::RunTool(argv);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("SOURCE_DATE_EPOCH=\"yesterday\": not a unix time"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace xbuild

@@ -30,7 +30,10 @@ struct Layer {
 core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps, const std::string& id,
                               const ExportOptions& opts, const cache::Lease& lease) {
   std::string fs = snaps.FsDir(id);
-  std::string memo = core::JoinPath(core::Dirname(fs), "layer-none.json");
+  // One memo per clamp: a layer made without SOURCE_DATE_EPOCH is not one made with it.
+  std::string memo = core::JoinPath(core::Dirname(fs), opts.source_date_epoch
+                                                            ? "layer-none-sde" + std::to_string(*opts.source_date_epoch) + ".json"
+                                                            : "layer-none.json");
   std::string media_type = cache::LayerMediaType(image::Compression::kNone, opts.oci_mediatypes);
   if (auto text = core::ReadFile(memo, 4096); text.ok()) {
     auto j = core::Json::parse(*text, nullptr, false);
