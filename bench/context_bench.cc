@@ -32,7 +32,9 @@ using xbuild::solver::ops::ChecksumContext;
 using xbuild::solver::ops::ChecksumStats;
 using xbuild::solver::ops::ContextSelection;
 
-double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double Since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 int Fail(const std::string& what) {
   std::fprintf(stderr, "context-bench: %s\n", what.c_str());
@@ -46,7 +48,8 @@ bool MakeTree(const std::string& dir, int files) {
     if (i % 100 == 0 && !xbuild::core::MkdirAll(sub).ok()) return false;
     content.assign(40 + static_cast<size_t>(i * 7919 % 160), static_cast<char>('a' + i % 26));
     content += "\n" + std::to_string(i) + "\n";
-    auto fd = xbuild::core::Open(sub + "/f" + std::to_string(i) + ".txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    auto fd = xbuild::core::Open(sub + "/f" + std::to_string(i) + ".txt",
+                                 O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (!fd.ok() || !xbuild::core::WriteAll(fd->get(), content).ok()) return false;
   }
   return true;
@@ -82,8 +85,9 @@ int main(int argc, char** argv) {
   struct stat st {};
   ::stat(ChecksumCache::FileFor(cache_dir, dir).c_str(), &st);
   std::printf("entries=%zu files=%zu\n", stats.entries, stats.files);
-  std::printf("cold:  %.3fs (read %zu files, %.1f MB), save %.3fs, cache file %.1f MB\n", cold_s, stats.hashed,
-              static_cast<double>(stats.bytes_hashed) / 1e6, save_s, static_cast<double>(st.st_size) / 1e6);
+  std::printf("cold:  %.3fs (read %zu files, %.1f MB), save %.3fs, cache file %.1f MB\n", cold_s,
+              stats.hashed, static_cast<double>(stats.bytes_hashed) / 1e6, save_s,
+              static_cast<double>(st.st_size) / 1e6);
 
   double best = 1e9, total = 0, best_load = 1e9;
   for (int i = 0; i < runs; ++i) {
@@ -99,21 +103,24 @@ int main(int argc, char** argv) {
     best_load = std::min(best_load, load);
     total += s;
   }
-  std::printf("warm:  best %.3fs mean %.3fs over %d runs (load of the cache file: best %.3fs), 0 files read\n", best,
-              total / runs, runs, best_load);
+  std::printf(
+      "warm:  best %.3fs mean %.3fs over %d runs (load of the cache file: best %.3fs), 0 files "
+      "read\n",
+      best, total / runs, runs, best_load);
 
   // One file edited: read again, and only it.
   std::string edited = dir + "/d0/f0.txt";
   auto old = xbuild::core::ReadFile(edited);
-  if (!old.ok() || !xbuild::core::WriteFileAtomic(edited, "edited\n").ok()) return Fail("edit " + edited);
+  if (!old.ok() || !xbuild::core::WriteFileAtomic(edited, "edited\n").ok())
+    return Fail("edit " + edited);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   t0 = Clock::now();
   auto after = ChecksumCache::Open(cache_dir, dir);
   auto e = ChecksumContext(dir, all, *after, &stats);
   double edit_s = Since(t0);
   if (!e.ok()) return Fail(e.error().ToString());
-  std::printf("edit:  %.3fs after one file changed (read %zu files), key changed: %s\n", edit_s, stats.hashed,
-              e->key != m->key ? "yes" : "NO");
+  std::printf("edit:  %.3fs after one file changed (read %zu files), key changed: %s\n", edit_s,
+              stats.hashed, e->key != m->key ? "yes" : "NO");
   (void)xbuild::core::WriteFileAtomic(edited, *old);
   return 0;
 }

@@ -66,7 +66,8 @@ Result<std::string> ReadInContext(const std::string& context, const std::string&
 
 // The ignore file inside an extracted context: <dockerfile>.dockerignore first, then
 // .dockerignore, as DockerIgnore::Load picks them in a directory.
-Result<frontend::DockerIgnore> IgnoreInContext(const std::string& context, const std::string& dockerfile) {
+Result<frontend::DockerIgnore> IgnoreInContext(const std::string& context,
+                                               const std::string& dockerfile) {
   for (const std::string& rel : {dockerfile + ".dockerignore", std::string(".dockerignore")}) {
     if (dockerfile.empty() && rel != ".dockerignore") continue;
     auto text = ReadInContext(context, rel, kMaxIgnoreFile);
@@ -86,8 +87,8 @@ Result<std::string> ReadStdinDockerfile() {
 
 // An archive (from a file, or spooled stdin) extracted; the Dockerfile is -f inside it, or
 // stdin when -f is "-".
-Result<BuildInput> FromArchive(std::unique_ptr<solver::ops::ContextDir> dir, const std::string& file_flag,
-                               const InterruptScope& interrupt) {
+Result<BuildInput> FromArchive(std::unique_ptr<solver::ops::ContextDir> dir,
+                               const std::string& file_flag, const InterruptScope& interrupt) {
   BuildInput in;
   in.context_dir = dir->context();
   if (file_flag == "-") {
@@ -99,7 +100,8 @@ Result<BuildInput> FromArchive(std::unique_ptr<solver::ops::ContextDir> dir, con
     auto text = ReadInContext(in.context_dir, rel, kMaxDockerfile);
     if (!text.ok()) {
       if (text.error().sys_errno() == ENOENT) {
-        return Error(Code::kNotFound, "the context archive has no " + rel + " (-f names a path inside it)");
+        return Error(Code::kNotFound,
+                     "the context archive has no " + rel + " (-f names a path inside it)");
       }
       return std::move(text).error().Context("read Dockerfile");
     }
@@ -124,11 +126,13 @@ Result<BuildInput> FromDirectory(const std::string& path, const std::string& fil
     XB_ASSIGN(in.dockerfile_text, ReadStdinDockerfile());
     in.dockerfile_name = "Dockerfile";
   } else {
-    XB_ASSIGN_CTX(in.dockerfile_text, core::ReadFile(in.dockerfile_path, kMaxDockerfile), "read Dockerfile");
+    XB_ASSIGN_CTX(in.dockerfile_text, core::ReadFile(in.dockerfile_path, kMaxDockerfile),
+                  "read Dockerfile");
     in.dockerfile_name = core::Basename(in.dockerfile_path);
   }
-  XB_ASSIGN(in.ignore, frontend::DockerIgnore::Load(
-                           path, in.dockerfile_path == "-" ? core::JoinPath(path, "Dockerfile") : in.dockerfile_path));
+  XB_ASSIGN(in.ignore, frontend::DockerIgnore::Load(path, in.dockerfile_path == "-"
+                                                              ? core::JoinPath(path, "Dockerfile")
+                                                              : in.dockerfile_path));
   return in;
 }
 
@@ -141,7 +145,8 @@ Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path, const std::
     if (::stat(path.c_str(), &st) != 0) return core::SysError("unable to prepare context: " + path);
     if (S_ISDIR(st.st_mode)) return FromDirectory(path, file_flag);
   } else if (file_flag == "-") {
-    return Error(Code::kInvalidArgument, "can't use stdin for both the build context and the Dockerfile");
+    return Error(Code::kInvalidArgument,
+                 "can't use stdin for both the build context and the Dockerfile");
   }
   // An archive, or stdin: extracted under the state root. Opening the store first runs the
   // cleanup of what killed builds left there.
@@ -156,18 +161,21 @@ Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path, const std::
     XB_ASSIGN(file, core::Open(path, O_RDONLY));
   }
   XB_TRY(interrupt.Check());
-  XB_ASSIGN_CTX(bool extracted, dir->Extract(file.get()), "extract the build context " + (from_stdin ? "from stdin" : path));
+  XB_ASSIGN_CTX(bool extracted, dir->Extract(file.get()),
+                "extract the build context " + (from_stdin ? "from stdin" : path));
   XB_TRY(interrupt.Check());
   if (extracted) return FromArchive(std::move(dir), file_flag, interrupt);
   if (!from_stdin) {
     return Error(Code::kInvalidArgument,
-                 "unable to prepare context: " + path + " is neither a directory nor a tar archive (plain, gzip, bzip2, xz or zstd)");
+                 "unable to prepare context: " + path +
+                     " is neither a directory nor a tar archive (plain, gzip, bzip2, xz or zstd)");
   }
   // Not an archive: stdin was the Dockerfile, and there is no context (as `docker build -`,
   // which also ignores -f then).
   if (::lseek(file.get(), 0, SEEK_SET) != 0) return core::SysError("seek the spooled stdin");
   BuildInput in;
-  XB_ASSIGN(in.dockerfile_text, core::ReadFd(file.get(), kMaxDockerfile).Context("read the Dockerfile from stdin"));
+  XB_ASSIGN(in.dockerfile_text,
+            core::ReadFd(file.get(), kMaxDockerfile).Context("read the Dockerfile from stdin"));
   in.dockerfile_path = "-";
   in.dockerfile_name = "Dockerfile";
   return in;

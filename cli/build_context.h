@@ -30,6 +30,7 @@ struct BuildInput {
   std::unique_ptr<solver::ops::ContextDir> extracted;
 };
 
-core::Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path, const std::string& file_flag);
+core::Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path,
+                                        const std::string& file_flag);
 
 }  // namespace xbuild::cli

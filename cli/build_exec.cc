@@ -142,7 +142,9 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
 
   solver::ops::RunnerOptions ro;
   ro.context_dir = req.context;
-  if (req.keep_checksums && !req.context.empty()) ro.checksum_dir = core::JoinPath(cli.ctx().root, "checksums");
+  if (req.keep_checksums && !req.context.empty()) {
+    ro.checksum_dir = core::JoinPath(cli.ctx().root, "checksums");
+  }
   ro.pull = req.pull;
   ro.platform = req.lower.target_platform;
   ro.registry = reg->client.get();

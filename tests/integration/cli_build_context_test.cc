@@ -3,11 +3,10 @@
 // the context reruns nothing); hostile archives confined to their extraction directory; the
 // extraction directory gone after the build, after Ctrl-C, and after a SIGKILL.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstring>
@@ -33,14 +32,22 @@ using testing::WriteTestFile;
 // absolute names) can be made.
 class TarWriter {
  public:
-  void File(const std::string& name, const std::string& data, int mode = 0644) { Entry(name, '0', data, "", mode); }
+  void File(const std::string& name, const std::string& data, int mode = 0644) {
+    Entry(name, '0', data, "", mode);
+  }
   void Dir(const std::string& name) { Entry(name, '5', "", "", 0755); }
-  void Symlink(const std::string& name, const std::string& target) { Entry(name, '2', "", target, 0777); }
+  void Symlink(const std::string& name, const std::string& target) {
+    Entry(name, '2', "", target, 0777);
+  }
   std::string Finish() { return out_ + std::string(1024, '\0'); }
 
  private:
-  static void Octal(char* field, size_t len, uint64_t v) { std::snprintf(field, len, "%0*llo", static_cast<int>(len - 1), static_cast<unsigned long long>(v)); }
-  void Entry(const std::string& name, char type, const std::string& data, const std::string& link, int mode) {
+  static void Octal(char* field, size_t len, uint64_t v) {
+    std::snprintf(field, len, "%0*llo", static_cast<int>(len - 1),
+                  static_cast<unsigned long long>(v));
+  }
+  void Entry(const std::string& name, char type, const std::string& data, const std::string& link,
+             int mode) {
     char h[512] = {};
     std::memcpy(h, name.data(), std::min<size_t>(name.size(), 100));
     Octal(h + 100, 8, static_cast<uint64_t>(mode));
@@ -120,7 +127,9 @@ bool StepRan(const std::string& err, const std::string& text) {
 }
 
 TEST_F(CliBuildContextTest, ATarArchiveIsAContext) {
-  WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nCOPY . /all/\nCOPY sub/b.txt /b.txt\nRUN cat /all/a.txt /b.txt > /both\n");
+  WriteTestFile(
+      ctx_, "Dockerfile",
+      "FROM base:1\nCOPY . /all/\nCOPY sub/b.txt /b.txt\nRUN cat /all/a.txt /b.txt > /both\n");
   WriteTestFile(ctx_, "other/Build.df", "FROM base:1\nCOPY a.txt /from-other\n");
   WriteTestFile(ctx_, ".dockerignore", "secret.txt\n");
   WriteTestFile(ctx_, "a.txt", "one\n");
@@ -134,7 +143,8 @@ TEST_F(CliBuildContextTest, ATarArchiveIsAContext) {
   ASSERT_EQ(b.code, 0) << b.err;
   EXPECT_EQ(Cat("tar:1", "/both"), "one\nbee\n");
   ToolOut ls = Xb({"run", "--rm", "tar:1", "/bin/busybox", "ls", "-a", "/all"});
-  EXPECT_EQ(ls.out.find("secret.txt"), std::string::npos) << "the archive's .dockerignore applies: " << ls.out;
+  EXPECT_EQ(ls.out.find("secret.txt"), std::string::npos)
+      << "the archive's .dockerignore applies: " << ls.out;
   EXPECT_NE(ls.out.find("a.txt"), std::string::npos) << ls.out;
   EXPECT_EQ(ContextDirs(), 0u) << "the extracted context is removed after the build";
 
@@ -144,14 +154,16 @@ TEST_F(CliBuildContextTest, ATarArchiveIsAContext) {
   EXPECT_EQ(Cat("tar:2", "/from-other"), "one\n");
   ToolOut missing = Xb({"build", "-f", "nope.df", tgz});
   EXPECT_NE(missing.code, 0);
-  EXPECT_NE(missing.err.find("the context archive has no nope.df"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("the context archive has no nope.df"), std::string::npos)
+      << missing.err;
   EXPECT_EQ(ContextDirs(), 0u) << "removed on error too";
 
   // A file that is no archive is refused clearly.
   WriteTestFile(tmp_.path(), "plain.txt", "not a tar\n");
   ToolOut plain = Xb({"build", tmp_.Sub("plain.txt")});
   EXPECT_NE(plain.code, 0);
-  EXPECT_NE(plain.err.find("neither a directory nor a tar archive"), std::string::npos) << plain.err;
+  EXPECT_NE(plain.err.find("neither a directory nor a tar archive"), std::string::npos)
+      << plain.err;
 
   // The same archive on stdin.
   ToolOut s = Xb({"build", "-t", "stdin:1", "-"}, ReadTestFile(tgz));
@@ -228,7 +240,8 @@ TEST_F(CliBuildContextTest, OnlyTheCopyThatReadsAChangedFileRunsAgain) {
   ASSERT_EQ(again.code, 0) << again.err;
   for (const char* s : steps) EXPECT_TRUE(StepCached(again.err, s)) << s << "\n" << again.err;
   std::error_code ec;
-  EXPECT_FALSE(std::filesystem::is_empty(root_ + "/checksums", ec)) << "a checksum cache for the context";
+  EXPECT_FALSE(std::filesystem::is_empty(root_ + "/checksums", ec))
+      << "a checksum cache for the context";
 }
 
 TEST_F(CliBuildContextTest, AHostileArchiveStaysInItsDirectory) {
@@ -237,13 +250,15 @@ TEST_F(CliBuildContextTest, AHostileArchiveStaysInItsDirectory) {
   WriteTestFile(tmp_.path(), "host.df", "FROM base:1\nRUN echo host dockerfile\n");
   auto written_outside = [&] {
     std::vector<std::string> found;
-    for (auto it = std::filesystem::recursive_directory_iterator(tmp_.path()); it != decltype(it)(); ++it) {
+    for (auto it = std::filesystem::recursive_directory_iterator(tmp_.path()); it != decltype(it)();
+         ++it) {
       if (it->path() == root_) {  // the store: its snapshots hold what the builds copied
         it.disable_recursion_pending();
         continue;
       }
       std::string name = it->path().filename().string();
-      if (name == "escape" || name == "abs.txt" || name == "planted") found.push_back(it->path().string());
+      if (name == "escape" || name == "abs.txt" || name == "planted")
+        found.push_back(it->path().string());
     }
     if (found.empty()) found.push_back("");  // so that found[0] in a message is always valid
     return found;
@@ -282,7 +297,8 @@ TEST_F(CliBuildContextTest, AHostileArchiveStaysInItsDirectory) {
   EXPECT_EQ(Cat("abs:1", "/ctx/abs.txt"), "absolute\n");
   ToolOut link = Xb({"run", "--rm", "abs:1", "/bin/busybox", "readlink", "/ctx/out"});
   EXPECT_EQ(link.out, outside + "\n");
-  EXPECT_EQ(Cat("abs:1", "/ctx" + outside + "/planted"), "through the link\n") << "confined under the context";
+  EXPECT_EQ(Cat("abs:1", "/ctx" + outside + "/planted"), "through the link\n")
+      << "confined under the context";
   ToolOut df = Xb({"build", "-f", "host.df", "-"}, archive);
   EXPECT_NE(df.code, 0) << "a Dockerfile linked to a host file is not read";
   EXPECT_EQ(df.err.find("host dockerfile"), std::string::npos) << df.err;
@@ -307,7 +323,8 @@ TEST_F(CliBuildContextTest, ExtractedContextsGoOnCtrlCAndAfterAKill) {
     ::close(in[0]);
     write_end = in[1];
     // Started when its extraction directory, owner file written, is there.
-    for (int i = 0; i < 3000 && ContextDirs(true) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 3000 && ContextDirs(true) == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return pid;
   };
 
@@ -324,6 +341,36 @@ TEST_F(CliBuildContextTest, ExtractedContextsGoOnCtrlCAndAfterAKill) {
   ::close(in);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0) << "exits with an error, not by the signal";
   EXPECT_EQ(ContextDirs(), 0u) << "removed on Ctrl-C";
+
+  // Ctrl-C while a step runs: the build is cancelled and its extracted context removed.
+  TarWriter slow;
+  slow.File("Dockerfile", "FROM base:1\nRUN sleep 60\n");
+  std::string archive = tmp_.Sub("slow.tar");
+  WriteTestFile(tmp_.path(), "slow.tar", slow.Finish());
+  pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(XBUILD_BINARY, XBUILD_BINARY, "--root", root_.c_str(), "build", archive.c_str(),
+            nullptr);
+    ::_exit(127);
+  }
+  bool running = false;
+  for (int i = 0; i < 3000 && !running; ++i) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root_ + "/containers", ec)) {
+      running |= std::filesystem::exists(e.path() / "config.json");
+    }
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(running) << "the RUN step never started";
+  ASSERT_EQ(ContextDirs(true), 1u);
+  ::kill(pid, SIGINT);
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+  EXPECT_EQ(ContextDirs(), 0u) << "removed when the cancelled build returns";
 
   // SIGKILL: nothing can clean up then; the next command does.
   pid = start(in);

@@ -3,11 +3,10 @@
 // corrupt cache file is ignored; a context source's key covers what its COPY names and nothing
 // else; the snapshot copy refuses content that differs from what was checksummed.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
@@ -38,7 +37,9 @@ void WaitSettled(const std::string& path) {
   for (;;) {
     struct timespec now {};
     ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    if (now.tv_sec > st.st_ctim.tv_sec || (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec)) return;
+    if (now.tv_sec > st.st_ctim.tv_sec ||
+        (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec))
+      return;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
@@ -173,8 +174,8 @@ TEST_F(ContextChecksumTest, ACorruptCacheFileIsIgnoredAndRewritten) {
     ASSERT_TRUE(other->Save().ok());
     other_context = *core::ReadFile(ChecksumCache::FileFor(cache_dir_, ctx_ + "/sub"));
   }
-  for (const std::string& bad : {flipped, good->substr(0, good->size() - 7), std::string("garbage"), std::string(),
-                                 other_context}) {
+  for (const std::string& bad : {flipped, good->substr(0, good->size() - 7), std::string("garbage"),
+                                 std::string(), other_context}) {
     ASSERT_TRUE(core::WriteFileAtomic(file, bad).ok());
     auto cache = ChecksumCache::Open(cache_dir_, ctx_);
     EXPECT_FALSE(cache->loaded());
@@ -192,7 +193,8 @@ TEST_F(ContextChecksumTest, ConcurrentSavesOfOneContextLeaveAnIntactFile) {
   auto writer = [&](int n) {
     for (int i = 0; i < 30; ++i) {
       auto cache = ChecksumCache::Open(cache_dir_, ctx_);
-      cache->Record("w" + std::to_string(n) + "-" + std::to_string(i), FileStat{}, core::Digest::Of("x"));
+      cache->Record("w" + std::to_string(n) + "-" + std::to_string(i), FileStat{},
+                    core::Digest::Of("x"));
       EXPECT_TRUE(cache->Save().ok());
     }
   };
@@ -215,13 +217,15 @@ TEST_F(ContextChecksumTest, ASelectionIsKeyedByWhatItNamesOnly) {
     return Sum(cache, nullptr, ContextSelection{std::move(includes), *ignore}).key;
   };
   auto all = Sum(cache, nullptr, ContextSelection{{}, *ignore});
-  EXPECT_EQ(Paths(all), (std::vector<std::string>{"a.txt", "dir", "dir/c.txt", "link", "sub", "sub/b.txt"}))
+  EXPECT_EQ(Paths(all),
+            (std::vector<std::string>{"a.txt", "dir", "dir/c.txt", "link", "sub", "sub/b.txt"}))
       << "walk order, .dockerignore applied";
   auto through_link = Sum(cache, nullptr, ContextSelection{{"link/c.txt"}, *ignore});
   EXPECT_EQ(Paths(through_link), (std::vector<std::string>{"dir", "dir/c.txt", "link"}))
       << "the symlink COPY follows is kept, with what it leads to";
 
-  core::Digest a = key({"a.txt"}), star = key({"*.txt"}), sub = key({"sub"}), linked = key({"link/c.txt"});
+  core::Digest a = key({"a.txt"}), star = key({"*.txt"}), sub = key({"sub"}),
+               linked = key({"link/c.txt"});
   WriteTestFile(ctx_, "sub/b.txt", "BEE\n");
   EXPECT_EQ(key({"a.txt"}), a) << "another file changed";
   EXPECT_EQ(key({"*.txt"}), star) << "sub/b.txt is not matched by *.txt";

@@ -67,7 +67,8 @@ std::string ChecksumCache::FileFor(const std::string& dir, const std::string& co
   return core::JoinPath(dir, core::Digest::Of(context_dir).Hex());
 }
 
-std::unique_ptr<ChecksumCache> ChecksumCache::Open(const std::string& dir, const std::string& context_dir) {
+std::unique_ptr<ChecksumCache> ChecksumCache::Open(const std::string& dir,
+                                                   const std::string& context_dir) {
   auto c = std::make_unique<ChecksumCache>();
   c->file_ = FileFor(dir, context_dir);
   c->context_ = context_dir;
@@ -90,7 +91,8 @@ bool ChecksumCache::Parse(std::string_view data) {
     Entry e;
     std::array<uint8_t, core::Digest::kSize> digest{};
     if (!r.GetBytes(path) || !r.Get(e.st.size) || !r.Get(e.st.mtime_ns) || !r.Get(e.st.ctime_ns) ||
-        !r.Get(e.st.ino) || !r.Get(e.st.dev) || !r.Get(e.st.mode) || !r.Get(e.age) || !r.Get(digest)) {
+        !r.Get(e.st.ino) || !r.Get(e.st.dev) || !r.Get(e.st.mode) || !r.Get(e.age) ||
+        !r.Get(digest)) {
       return false;
     }
     e.digest = core::Digest(digest);

@@ -70,7 +70,8 @@ class ChecksumCache {
 
   // The cache of `context_dir` (an absolute path) kept under `dir`: what the file holds when
   // it is present and intact, else empty.
-  static std::unique_ptr<ChecksumCache> Open(const std::string& dir, const std::string& context_dir);
+  static std::unique_ptr<ChecksumCache> Open(const std::string& dir,
+                                             const std::string& context_dir);
   // The file Open() uses for a context.
   static std::string FileFor(const std::string& dir, const std::string& context_dir);
 

@@ -22,7 +22,9 @@ using core::UniqueFd;
 
 namespace {
 
-std::string ContextsDir(const std::string& state_root) { return core::JoinPath(state_root, "contexts"); }
+std::string ContextsDir(const std::string& state_root) {
+  return core::JoinPath(state_root, "contexts");
+}
 
 }  // namespace
 
@@ -55,7 +57,9 @@ Result<UniqueFd> ContextDir::Spool(int fd, const std::atomic<bool>* cancel) {
     if (cancel && cancel->load()) return Error(Code::kCancelled, "build cancelled");
     // Waits in poll, not read, so that a signal landing just before the wait cannot leave the
     // cancel flag unseen until more input comes.
-    struct pollfd p {fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     int ready = ::poll(&p, 1, cancel ? 100 : -1);
     if (ready < 0 && errno != EINTR) return core::SysError("poll stdin");
     if (ready <= 0) continue;
@@ -65,7 +69,8 @@ Result<UniqueFd> ContextDir::Spool(int fd, const std::atomic<bool>* cancel) {
       return core::SysError("read stdin");
     }
     if (n == 0) break;
-    XB_TRY_CTX(core::WriteAll(out.get(), std::string_view(buf, static_cast<size_t>(n))), "write " + path);
+    XB_TRY_CTX(core::WriteAll(out.get(), std::string_view(buf, static_cast<size_t>(n))),
+               "write " + path);
   }
   if (::lseek(out.get(), 0, SEEK_SET) != 0) return core::SysError("seek " + path);
   return out;

@@ -52,7 +52,8 @@ std::string ParentOf(const std::string& rel) {
 bool WalkLess(const ContextEntry& a, const ContextEntry& b) {
   size_t n = std::min(a.path.size(), b.path.size());
   for (size_t i = 0; i < n; ++i) {
-    unsigned char x = static_cast<unsigned char>(a.path[i]), y = static_cast<unsigned char>(b.path[i]);
+    unsigned char x = static_cast<unsigned char>(a.path[i]),
+                  y = static_cast<unsigned char>(b.path[i]);
     if (x == y) continue;
     if (x == '/') return true;
     if (y == '/') return false;
@@ -65,7 +66,8 @@ Result<std::string> ReadLink(int dirfd, const std::string& name, const std::stri
   std::string target(PATH_MAX + 1, '\0');
   ssize_t len = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
   if (len < 0) return core::SysError("readlink " + shown);
-  if (static_cast<size_t>(len) == target.size()) return Error(Code::kInvalidArgument, "symlink target too long: " + shown);
+  if (static_cast<size_t>(len) == target.size())
+    return Error(Code::kInvalidArgument, "symlink target too long: " + shown);
   target.resize(static_cast<size_t>(len));
   return target;
 }
@@ -79,8 +81,8 @@ int64_t CoarseNowNs() {
 }
 
 Error Changed(const std::string& path) {
-  return Error(Code::kAborted,
-               "the build context changed while the build was reading it (" + path + "): build again");
+  return Error(Code::kAborted, "the build context changed while the build was reading it (" + path +
+                                   "): build again");
 }
 
 // Lists the selection (see context_tree.h) in walk order, with lstat data and link targets.
@@ -112,9 +114,12 @@ class Walker {
       }
     }
     // Several paths may select overlapping trees, in any order.
-    if (!std::is_sorted(out_.begin(), out_.end(), WalkLess)) std::stable_sort(out_.begin(), out_.end(), WalkLess);
-    out_.erase(std::unique(out_.begin(), out_.end(), [](const ContextEntry& a, const ContextEntry& b) { return a.path == b.path; }),
-               out_.end());
+    if (!std::is_sorted(out_.begin(), out_.end(), WalkLess))
+      std::stable_sort(out_.begin(), out_.end(), WalkLess);
+    out_.erase(
+        std::unique(out_.begin(), out_.end(),
+                    [](const ContextEntry& a, const ContextEntry& b) { return a.path == b.path; }),
+        out_.end());
     return std::move(out_);
   }
 
@@ -254,7 +259,8 @@ class Walker {
 };
 
 // Hashes one regular file of the manifest and, when its stat is settled, records the digest.
-Status HashFile(int root, ContextEntry& e, ChecksumCache& cache, std::vector<char>& buf, ChecksumStats& stats) {
+Status HashFile(int root, ContextEntry& e, ChecksumCache& cache, std::vector<char>& buf,
+                ChecksumStats& stats) {
   int64_t tick = CoarseNowNs();
   core::OpenInRootOptions o;
   o.flags = O_RDONLY;
@@ -337,7 +343,8 @@ class Transfer {
       std::string name = e.path.substr(parent.empty() ? 0 : parent.size() + 1);
       // Walk order puts every directory before its entries, so the parent is on the stack.
       while (!open_.empty() && open_.back().first != parent) open_.pop_back();
-      if (!parent.empty() && open_.empty()) return Error(Code::kInternal, "context manifest out of order at " + e.path);
+      if (!parent.empty() && open_.empty())
+        return Error(Code::kInternal, "context manifest out of order at " + e.path);
       int dir = open_.empty() ? dst_ : open_.back().second.get();
       XB_TRY(Entry(e, dir, name));
     }
@@ -360,7 +367,8 @@ class Transfer {
   }
 
   Status Chown(int dir, const std::string& name, const std::string& path) {
-    if (CanChown() && ::fchownat(dir, name.c_str(), 0, 0, AT_SYMLINK_NOFOLLOW) != 0) return core::SysError("chown " + path);
+    if (CanChown() && ::fchownat(dir, name.c_str(), 0, 0, AT_SYMLINK_NOFOLLOW) != 0)
+      return core::SysError("chown " + path);
     return core::Ok();
   }
 
@@ -404,7 +412,8 @@ class Transfer {
     }
     struct stat st;
     XB_ASSIGN(UniqueFd in, OpenSource(e, O_RDONLY, st));
-    int fd = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd =
+        ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return core::SysError("create " + e.path);
     UniqueFd out(fd);
     core::Sha256 h;
@@ -417,7 +426,8 @@ class Transfer {
       }
       if (n == 0) break;
       h.Update(buf_.data(), static_cast<size_t>(n));
-      XB_TRY_CTX(core::WriteAll(out.get(), std::string_view(buf_.data(), static_cast<size_t>(n))), e.path);
+      XB_TRY_CTX(core::WriteAll(out.get(), std::string_view(buf_.data(), static_cast<size_t>(n))),
+                 e.path);
       total += static_cast<uint64_t>(n);
     }
     // What was written is what was read: it must be what the key was computed from.
@@ -436,10 +446,12 @@ class Transfer {
     XB_ASSIGN(UniqueFd in, OpenSource(e, O_PATH, st));
     XB_ASSIGN(std::string target, ReadLink(in.get(), "", e.path));
     if (target != e.link) return Changed(e.path);
-    if (::symlinkat(target.c_str(), dir, name.c_str()) != 0) return core::SysError("symlink " + e.path);
+    if (::symlinkat(target.c_str(), dir, name.c_str()) != 0)
+      return core::SysError("symlink " + e.path);
     XB_TRY(Chown(dir, name, e.path));
     struct timespec ts[2] = {st.st_atim, st.st_mtim};
-    if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return core::SysError("set times " + e.path);
+    if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+      return core::SysError("set times " + e.path);
     return core::Ok();
   }
 
@@ -454,9 +466,11 @@ class Transfer {
       return core::SysError("mknod " + e.path);
     }
     XB_TRY(Chown(dir, name, e.path));
-    if (::fchmodat(dir, name.c_str(), st.st_mode & 07777, 0) != 0) return core::SysError("chmod " + e.path);
+    if (::fchmodat(dir, name.c_str(), st.st_mode & 07777, 0) != 0)
+      return core::SysError("chmod " + e.path);
     struct timespec ts[2] = {st.st_atim, st.st_mtim};
-    if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) return core::SysError("set times " + e.path);
+    if (::utimensat(dir, name.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0)
+      return core::SysError("set times " + e.path);
     return core::Ok();
   }
 
@@ -485,7 +499,8 @@ class Transfer {
   std::vector<char> buf_;
   std::vector<std::pair<std::string, UniqueFd>> open_;  // target directories on the current path
   std::vector<DirMeta> dirs_;
-  std::map<std::pair<uint64_t, uint64_t>, std::pair<std::string, core::Digest>> links_;  // inode -> first copy
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<std::string, core::Digest>>
+      links_;  // inode -> first copy
 };
 
 Result<UniqueFd> OpenRoot(const std::string& dir, int flags) {
@@ -496,8 +511,8 @@ Result<UniqueFd> OpenRoot(const std::string& dir, int flags) {
 
 }  // namespace
 
-Result<ContextManifest> ChecksumContext(const std::string& dir, const ContextSelection& sel, ChecksumCache& cache,
-                                        ChecksumStats* stats) {
+Result<ContextManifest> ChecksumContext(const std::string& dir, const ContextSelection& sel,
+                                        ChecksumCache& cache, ChecksumStats* stats) {
   XB_ASSIGN(UniqueFd root, OpenRoot(dir, O_PATH));
   Walker w(root.get(), sel);
   ContextManifest m;

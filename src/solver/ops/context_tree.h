@@ -49,9 +49,9 @@ struct ContextEntry {
   std::string path;  // relative to the context, '/'-separated, never "."
   FileStat stat;     // as seen by the walk, or by the read that hashed the file
   uint64_t nlink = 1;
-  uint64_t rdev = 0;     // character and block devices
-  std::string link;      // symlinks: the target, as written
-  core::Digest digest;   // regular files: sha256 of the content
+  uint64_t rdev = 0;    // character and block devices
+  std::string link;     // symlinks: the target, as written
+  core::Digest digest;  // regular files: sha256 of the content
 };
 
 // Entries in walk order: a directory before everything under it, names sorted bytewise within

@@ -66,9 +66,10 @@ Result<ContextSelection> SelectionOf(const SourceOp& src) {
   XB_ASSIGN(sel.ignore, ContextIgnore(src));
   if (auto it = src.attrs.find("local.followpaths"); it != src.attrs.end()) {
     auto j = core::Json::parse(it->second, nullptr, false);
-    if (!j.is_array()) return Error(Code::kInvalidArgument, "local.followpaths: want a JSON array of paths");
+    Error bad(Code::kInvalidArgument, "local.followpaths: want a JSON array of paths");
+    if (!j.is_array()) return bad;
     for (const auto& p : j) {
-      if (!p.is_string()) return Error(Code::kInvalidArgument, "local.followpaths: want a JSON array of paths");
+      if (!p.is_string()) return bad;
       sel.includes.push_back(p.get<std::string>());
     }
   }
@@ -141,8 +142,9 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
 ChecksumCache& BuildRunner::Checksums() {
   std::lock_guard<std::mutex> l(mu_);
   if (!checksums_) {
-    checksums_ = opts_.checksum_dir.empty() ? std::make_unique<ChecksumCache>()
-                                            : ChecksumCache::Open(opts_.checksum_dir, opts_.context_dir);
+    checksums_ = opts_.checksum_dir.empty()
+                     ? std::make_unique<ChecksumCache>()
+                     : ChecksumCache::Open(opts_.checksum_dir, opts_.context_dir);
   }
   return *checksums_;
 }
@@ -153,11 +155,13 @@ ChecksumCache& BuildRunner::Checksums() {
 Result<std::string> BuildRunner::ContextKey(const Vertex& v, const SourceOp& src) {
   if (opts_.context_dir.empty()) {
     return Error(Code::kFailedPrecondition,
-                 "this build has no context to copy from (a Dockerfile read from stdin comes without one)");
+                 "this build has no context to copy from (a Dockerfile read from stdin comes "
+                 "without one)");
   }
   XB_ASSIGN(ContextSelection sel, SelectionOf(src));
   ChecksumCache& cache = Checksums();
-  XB_ASSIGN_CTX(ContextManifest m, ChecksumContext(opts_.context_dir, sel, cache), "checksum the build context");
+  XB_ASSIGN_CTX(ContextManifest m, ChecksumContext(opts_.context_dir, sel, cache),
+                "checksum the build context");
   // The cache is a hint: failing to keep it costs the next build a re-read, not this build.
   if (Status s = cache.Save(); !s.ok() && opts_.log) opts_.log->Warn(s.error().ToString());
   std::string key = m.key.String();
@@ -166,7 +170,8 @@ Result<std::string> BuildRunner::ContextKey(const Vertex& v, const SourceOp& src
   return key;
 }
 
-Result<VertexResult> BuildRunner::RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel) {
+Result<VertexResult> BuildRunner::RunContext(const Vertex& v, const SourceOp& src,
+                                             const CancelToken& cancel) {
   std::shared_ptr<const ContextManifest> m;
   {
     std::lock_guard<std::mutex> l(mu_);
