@@ -70,7 +70,8 @@ class RunnerResolver : public frontend::ImageResolver {
 // "Dockerfile:3" and the line itself, for a failed step.
 std::string WhereInDockerfile(const BuildRequest& req, const solver::Vertex* v) {
   if (!v || v->meta.source_line <= 0) return "";
-  auto text = core::ReadFile(req.dockerfile_path, 16 << 20);
+  core::Result<std::string> text = req.dockerfile_text;
+  if (text->empty()) text = core::ReadFile(req.dockerfile_path, 16 << 20);
   std::string line;
   if (text.ok()) {
     size_t start = 0;
@@ -128,9 +129,6 @@ core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string
 }
 
 int ExecuteBuild(Cli& cli, BuildRequest req) {
-  if (req.context == "-") {
-    return cli.Fail(core::Error(core::Code::kInvalidArgument, "build: a context from stdin is not supported yet"));
-  }
   if (!req.lower.target_platform.os.empty() && (req.lower.target_platform.os != image::HostPlatform().os ||
                                                 req.lower.target_platform.architecture != image::HostPlatform().architecture)) {
     return cli.Fail(core::Error(core::Code::kInvalidArgument,
@@ -162,8 +160,10 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   };
 
   solver::ops::RunnerOptions ro;
-  std::error_code ec;
-  ro.context_dir = std::filesystem::absolute(req.context, ec).lexically_normal().string();
+  ro.context_dir = req.context;
+  if (req.keep_checksums && !req.context.empty()) {
+    ro.checksum_dir = core::JoinPath(cli.ctx().root, "checksums");
+  }
   ro.pull = req.pull;
   ro.platform = req.lower.target_platform;
   ro.registry = reg->client.get();

@@ -16,7 +16,11 @@ namespace xbuild::cli {
 struct BuildRequest {
   frontend::Dockerfile df;
   std::string dockerfile_path;
-  std::string context;  // directory
+  std::string dockerfile_text;
+  std::string context;  // an absolute directory; "" = the build has no context
+  // The context is the user's directory: its checksum cache is kept under the state root for
+  // the next build (an extracted archive is new every time).
+  bool keep_checksums = true;
   frontend::LowerOptions lower;
   std::vector<std::string> tags;
   std::vector<std::string> labels;  // "k=v"

@@ -13,6 +13,7 @@
 #include "core/path.h"
 #include "exec/sandbox.h"
 #include "exec/snapshot.h"
+#include "solver/ops/context_archive.h"
 
 namespace xbuild::cli {
 
@@ -80,6 +81,7 @@ core::Result<cache::ImageStore*> Cli::Store() {
         exec::Snapshotter snaps(*store_);
         s = snaps.CleanupStale();
       }
+      if (s.ok()) s = solver::ops::CleanupStaleContexts(ctx_.root);
       if (!s.ok() && ctx_.log) ctx_.log->Warn("cleaning up after a killed xbuild: " + s.error().ToString());
     }
   }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "cli/build_context.h"
 #include "cli/build_exec.h"
 #include "cli/build_progress.h"
 #include "cli/cli.h"
@@ -38,24 +39,6 @@ class StoreResolver : public frontend::ImageResolver {
  private:
   cache::ImageStore* store_;
 };
-
-struct Loaded {
-  frontend::Dockerfile df;
-  std::string path;
-};
-
-core::Result<Loaded> LoadDockerfile(const std::string& context, const std::string& file_flag) {
-  std::string path = file_flag.empty() ? core::JoinPath(context, "Dockerfile") : file_flag;
-  std::string text;
-  if (path == "-") {
-    XB_ASSIGN(text, core::ReadFd(0, 16 << 20));
-  } else {
-    XB_ASSIGN_CTX(text, core::ReadFile(path, 16 << 20), "read Dockerfile");
-  }
-  std::string name = path == "-" ? "Dockerfile" : core::Basename(path);
-  XB_ASSIGN(frontend::Dockerfile df, frontend::ParseDockerfile(text, name));
-  return Loaded{std::move(df), path};
-}
 
 int PrintTargets(const frontend::Dockerfile& df) {
   Table t;
@@ -116,9 +99,13 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   if (call != "build" && call != "targets" && call != "outline" && call != "check") {
     return cli.UsageError("build", "invalid --call \"" + call + "\": want build, targets, outline or check");
   }
-  auto loaded = LoadDockerfile(pos[0], f.GetString("file"));
-  if (!loaded.ok()) return cli.Fail(loaded.error());
-  const frontend::Dockerfile& df = loaded->df;
+  // The context and the Dockerfile: a directory, a tar archive or stdin (cli/build_context.h).
+  // An extracted archive lives as long as `input`, to the end of this command.
+  auto input = LoadBuildInput(cli, pos[0], f.GetString("file"));
+  if (!input.ok()) return cli.Fail(input.error());
+  auto parsed = frontend::ParseDockerfile(input->dockerfile_text, input->dockerfile_name);
+  if (!parsed.ok()) return cli.Fail(parsed.error());
+  const frontend::Dockerfile& df = *parsed;
   if (call == "targets") return PrintTargets(df);
   if (call == "outline") return PrintOutline(df, f.GetString("target"));
 
@@ -131,9 +118,7 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   }
   frontend::LowerOptions lo;
   lo.target = f.GetString("target");
-  auto ignore = frontend::DockerIgnore::Load(pos[0], loaded->path == "-" ? core::JoinPath(pos[0], "Dockerfile") : loaded->path);
-  if (!ignore.ok()) return cli.Fail(ignore.error());
-  lo.context_excludes = ignore->patterns();
+  lo.context_excludes = input->ignore.patterns();
   for (auto& kv : f.GetList("build-arg")) {
     auto eq = kv.find('=');
     if (eq == std::string::npos) {
@@ -164,9 +149,11 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       return cli.UsageError("build", "invalid --progress \"" + progress + "\": want auto, plain, tty, quiet or rawjson");
     }
     BuildRequest req;
-    req.df = loaded->df;
-    req.dockerfile_path = loaded->path;
-    req.context = pos[0];
+    req.df = df;
+    req.dockerfile_path = input->dockerfile_path;
+    req.dockerfile_text = input->dockerfile_text;
+    req.context = input->context_dir;
+    req.keep_checksums = !input->extracted;
     req.lower = lo;
     req.lower.warnings_sink = nullptr;
     req.tags = f.GetList("tag");

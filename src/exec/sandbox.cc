@@ -66,17 +66,6 @@ std::optional<uint64_t> ProcessStartTime(pid_t pid) {
   return std::strtoull(fields[kStartTime].c_str(), nullptr, 10);
 }
 
-bool OwnerAlive(const std::string& bundle) {
-  auto text = core::ReadFile(core::JoinPath(bundle, kOwnerFile), 4096);
-  if (!text.ok()) return false;
-  core::Json owner = core::Json::parse(*text, nullptr, false);
-  auto pid = core::GetInt(owner, "pid");
-  auto start = core::GetInt(owner, "start");
-  if (!pid.ok() || !start.ok() || *pid <= 0) return false;
-  auto now = ProcessStartTime(static_cast<pid_t>(*pid));
-  return now && static_cast<int64_t>(*now) == *start;
-}
-
 Status WriteSmallFile(const std::string& path, std::string_view data) {
   XB_ASSIGN(core::UniqueFd fd, core::Open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
   return core::WriteAll(fd.get(), data).Context("write " + path);
@@ -90,8 +79,7 @@ Result<std::string> CreateBundle(const std::string& root, const std::string& id)
     if (errno == EEXIST) return Error(Code::kAlreadyExists, "container id " + id + " is in use");
     return core::SysError("mkdir " + dir);
   }
-  core::Json owner = {{"pid", ::getpid()}, {"start", ProcessStartTime(::getpid()).value_or(0)}};
-  Status written = WriteSmallFile(core::JoinPath(dir, kOwnerFile), owner.dump());
+  Status written = WriteOwner(dir);
   if (!written.ok()) {
     (void)core::RemoveAll(dir);  // without an owner, CleanupStale would never take it
     return std::move(written).error();
@@ -195,6 +183,22 @@ Result<int> Run(const RunRequest& req) {
   XB_ASSIGN(core::Json spec, BuildSpec(req.process, user, opts, id));
   XB_TRY(WriteSmallFile(core::JoinPath(bundle, "config.json"), spec.dump(2)));
   return runc.Run(bundle, id, req.output, req.cancel);
+}
+
+Status WriteOwner(const std::string& dir) {
+  core::Json owner = {{"pid", ::getpid()}, {"start", ProcessStartTime(::getpid()).value_or(0)}};
+  return WriteSmallFile(core::JoinPath(dir, kOwnerFile), owner.dump());
+}
+
+bool OwnerAlive(const std::string& dir) {
+  auto text = core::ReadFile(core::JoinPath(dir, kOwnerFile), 4096);
+  if (!text.ok()) return false;
+  core::Json owner = core::Json::parse(*text, nullptr, false);
+  auto pid = core::GetInt(owner, "pid");
+  auto start = core::GetInt(owner, "start");
+  if (!pid.ok() || !start.ok() || *pid <= 0) return false;
+  auto now = ProcessStartTime(static_cast<pid_t>(*pid));
+  return now && static_cast<int64_t>(*now) == *start;
 }
 
 Status CleanupStale(const std::string& root, const std::string& runtime) {

@@ -45,6 +45,12 @@ struct RunRequest {
 // Cancellation gives kCancelled; a runtime failure an error with runc's message.
 core::Result<int> Run(const RunRequest& req);
 
+// Ownership of a directory that lives only as long as one xbuild process (a bundle, an
+// extracted build context): <dir>/owner.json as described above. OwnerAlive is false when the
+// file is missing or unreadable, or its process is gone (or the pid now names another process).
+core::Status WriteOwner(const std::string& dir);
+bool OwnerAlive(const std::string& dir);
+
 // Removes what killed xbuild processes left under `root`: bundles whose owner process is
 // gone (their container is killed and deleted first), and runc state with no bundle.
 // Bundles without owner.json are not this module's and are left alone (so a process killed

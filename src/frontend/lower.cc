@@ -663,7 +663,11 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
             std::vector<std::string> includes;
             for (auto& s : sources)
               if (!FindHeredoc(c.heredocs, s) && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(s));
-            XB_ASSIGN(src, ContextSource(includes));
+            // Only heredocs (or URLs): nothing is read from the context, so the step neither
+            // depends on it nor needs one (`xbuild build - < Dockerfile`).
+            if (!includes.empty()) {
+              XB_ASSIGN(src, ContextSource(includes));
+            }
           }
           solver::FileOp fop;
           std::vector<Output> inputs{c.link ? Output{} : st.fs, src};

@@ -81,29 +81,6 @@ Status CopyData(int in, int out, const std::string& path) {
   }
 }
 
-// Extended attributes, best effort (as BuildKit, which logs and goes on): a filesystem or a
-// privilege level that refuses one must not fail the build. overlayfs's own are never copied.
-void CopyXattrs(int from, int to) {
-  ssize_t len = ::flistxattr(from, nullptr, 0);
-  if (len <= 0) return;
-  std::string names(static_cast<size_t>(len), '\0');
-  len = ::flistxattr(from, names.data(), names.size());
-  if (len <= 0) return;
-  names.resize(static_cast<size_t>(len));
-  std::vector<char> value;
-  for (size_t i = 0; i < names.size(); i = names.find('\0', i) + 1) {
-    const char* name = names.c_str() + i;
-    std::string_view n = name;
-    if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) continue;
-    ssize_t vlen = ::fgetxattr(from, name, nullptr, 0);
-    if (vlen < 0) continue;
-    value.resize(static_cast<size_t>(vlen));
-    vlen = ::fgetxattr(from, name, value.data(), value.size());
-    if (vlen < 0) continue;
-    (void)::fsetxattr(to, name, value.data(), static_cast<size_t>(vlen), 0);
-  }
-}
-
 class Copier {
  public:
   Copier(const CopyAction& a, const CopyRoots& roots, std::optional<Owner> owner)
@@ -383,6 +360,27 @@ class Copier {
 };
 
 }  // namespace
+
+void CopyXattrs(int from, int to) {
+  ssize_t len = ::flistxattr(from, nullptr, 0);
+  if (len <= 0) return;
+  std::string names(static_cast<size_t>(len), '\0');
+  len = ::flistxattr(from, names.data(), names.size());
+  if (len <= 0) return;
+  names.resize(static_cast<size_t>(len));
+  std::vector<char> value;
+  for (size_t i = 0; i < names.size(); i = names.find('\0', i) + 1) {
+    const char* name = names.c_str() + i;
+    std::string_view n = name;
+    if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) continue;
+    ssize_t vlen = ::fgetxattr(from, name, nullptr, 0);
+    if (vlen < 0) continue;
+    value.resize(static_cast<size_t>(vlen));
+    vlen = ::fgetxattr(from, name, value.data(), value.size());
+    if (vlen < 0) continue;
+    (void)::fsetxattr(to, name, value.data(), static_cast<size_t>(vlen), 0);
+  }
+}
 
 Status RunCopy(const CopyAction& a, const CopyRoots& roots, std::optional<Owner> owner) {
   Copier c(a, roots, owner);

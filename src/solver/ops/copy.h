@@ -15,6 +15,11 @@ struct CopyRoots {
   int dst = -1;              // the target's directory fd
 };
 
+// Copies the extended attributes of the file open at `from` (not O_PATH) to `to`, best effort
+// (as BuildKit, which logs and goes on): a filesystem or a privilege level that refuses one
+// must not fail the build. overlayfs's own are never copied.
+void CopyXattrs(int from, int to);
+
 // `owner` is the resolved --chown, if any.
 core::Status RunCopy(const solver::CopyAction& a, const CopyRoots& roots,
                      std::optional<Owner> owner);

@@ -60,46 +60,20 @@ Result<frontend::DockerIgnore> ContextIgnore(const SourceOp& src) {
   return frontend::DockerIgnore::Parse(text);
 }
 
-// Checksum of what the build can read from the context: every entry not excluded, by path,
-// type, mode, size, symlink target and content (not mtime, not owner: the context's files
-// become 0:0). Symlinks are not followed.
-Status HashTree(const std::string& root, const std::string& rel, const frontend::DockerIgnore& ignore, core::Sha256& h) {
-  std::string dir = rel.empty() ? root : core::JoinPath(root, rel);
-  std::error_code ec;
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) names.push_back(e.path().filename().string());
-  if (ec) return Error(Code::kIo, "read context dir " + dir + ": " + ec.message());
-  std::sort(names.begin(), names.end());
-  for (const auto& n : names) {
-    std::string r = rel.empty() ? n : rel + "/" + n;
-    bool excluded = ignore.Excluded(r);
-    struct stat st;
-    std::string path = core::JoinPath(root, r);
-    if (::lstat(path.c_str(), &st) != 0) return core::SysError("lstat " + path);
-    if (excluded && !(S_ISDIR(st.st_mode) && ignore.MayHaveExceptionsUnder(r))) continue;
-    char head[64];
-    std::snprintf(head, sizeof head, "\n%o %lld ", static_cast<unsigned>(st.st_mode), static_cast<long long>(st.st_size));
-    h.Update(r);
-    h.Update(head);
-    if (S_ISLNK(st.st_mode)) {
-      char target[4096];
-      ssize_t len = ::readlink(path.c_str(), target, sizeof target);
-      if (len > 0) h.Update(target, static_cast<size_t>(len));
-    } else if (S_ISREG(st.st_mode) && !excluded) {
-      XB_ASSIGN(core::UniqueFd fd, core::Open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-      char buf[1 << 16];
-      for (ssize_t got; (got = ::read(fd.get(), buf, sizeof buf)) != 0;) {
-        if (got < 0) {
-          if (errno == EINTR) continue;
-          return core::SysError("read " + path);
-        }
-        h.Update(buf, static_cast<size_t>(got));
-      }
-    } else if (S_ISDIR(st.st_mode)) {
-      XB_TRY(HashTree(root, r, ignore, h));
+// What a context source reads: its COPY's paths (local.followpaths) minus .dockerignore.
+Result<ContextSelection> SelectionOf(const SourceOp& src) {
+  ContextSelection sel;
+  XB_ASSIGN(sel.ignore, ContextIgnore(src));
+  if (auto it = src.attrs.find("local.followpaths"); it != src.attrs.end()) {
+    auto j = core::Json::parse(it->second, nullptr, false);
+    Error bad(Code::kInvalidArgument, "local.followpaths: want a JSON array of paths");
+    if (!j.is_array()) return bad;
+    for (const auto& p : j) {
+      if (!p.is_string()) return bad;
+      sel.includes.push_back(p.get<std::string>());
     }
   }
-  return core::Ok();
+  return sel;
 }
 
 }  // namespace
@@ -148,38 +122,14 @@ Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<R
     XB_ASSIGN(cache::ResolvedImage img, ResolveImage(src->identifier));
     return img.record.digest.String();
   }
-  if (src->identifier.starts_with(kLocalScheme)) {
-    if (opts_.context_dir.empty()) return Error(Code::kInvalidArgument, "the build has no context to copy from");
-    XB_ASSIGN(frontend::DockerIgnore ignore, ContextIgnore(*src));
-    core::Sha256 h;
-    XB_TRY_CTX(HashTree(opts_.context_dir, "", ignore, h), "checksum the build context");
-    return h.Finish().String();
-  }
+  if (src->identifier.starts_with(kLocalScheme)) return ContextKey(v, *src);
   return Error(Code::kInvalidArgument, "source " + src->identifier + " is not supported yet");
 }
 
 Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& inputs, const std::string&,
                                       const CancelToken& cancel) {
   if (const auto* src = std::get_if<SourceOp>(&v.op)) {
-    if (src->identifier.starts_with(kLocalScheme)) {
-      // The context, minus what .dockerignore excludes, becomes a snapshot (owned by root),
-      // which COPY steps then read.
-      XB_ASSIGN(frontend::DockerIgnore ignore, ContextIgnore(*src));
-      FileOp copy;
-      CopyAction all;
-      all.src_input = 0;
-      all.src = "/";
-      all.dest = "/";
-      all.exclude_patterns = ignore.patterns();
-      copy.actions.push_back({-1, all});
-      FileOpEnv env;
-      env.inputs.push_back(FileOpInput{opts_.context_dir, true});
-      XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
-        env.target = mount;
-        return ApplyFileOp(copy, env);
-      }));
-      return VertexResult{{Ref{id}}};
-    }
+    if (src->identifier.starts_with(kLocalScheme)) return RunContext(v, *src, cancel);
     XB_ASSIGN(cache::ResolvedImage img, ResolveImage(src->identifier));
     XB_ASSIGN(std::string id, snaps_.FromImage(img));
     return VertexResult{{Ref{id}}};
@@ -187,6 +137,59 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
   if (const auto* e = std::get_if<ExecOp>(&v.op)) return RunExec(v, *e, inputs, cancel);
   if (const auto* f = std::get_if<FileOp>(&v.op)) return RunFile(v, *f, inputs);
   return Error(Code::kInvalidArgument, std::string(OpKind(v.op)) + " ops are not supported yet");
+}
+
+ChecksumCache& BuildRunner::Checksums() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!checksums_) {
+    checksums_ = opts_.checksum_dir.empty()
+                     ? std::make_unique<ChecksumCache>()
+                     : ChecksumCache::Open(opts_.checksum_dir, opts_.context_dir);
+  }
+  return *checksums_;
+}
+
+// A COPY's context source is keyed by the checksum of exactly what it selects: that key is
+// the FileOp's input key, so the COPY (and what follows it) reruns only when a file it can read
+// changed. The manifest is kept for Run, which copies those entries and no others.
+Result<std::string> BuildRunner::ContextKey(const Vertex& v, const SourceOp& src) {
+  if (opts_.context_dir.empty()) {
+    return Error(Code::kFailedPrecondition,
+                 "this build has no context to copy from (a Dockerfile read from stdin comes "
+                 "without one)");
+  }
+  XB_ASSIGN(ContextSelection sel, SelectionOf(src));
+  ChecksumCache& cache = Checksums();
+  XB_ASSIGN_CTX(ContextManifest m, ChecksumContext(opts_.context_dir, sel, cache),
+                "checksum the build context");
+  // The cache is a hint: failing to keep it costs the next build a re-read, not this build.
+  if (Status s = cache.Save(); !s.ok() && opts_.log) opts_.log->Warn(s.error().ToString());
+  std::string key = m.key.String();
+  std::lock_guard<std::mutex> l(mu_);
+  manifests_[v.digest] = std::make_shared<const ContextManifest>(std::move(m));
+  return key;
+}
+
+Result<VertexResult> BuildRunner::RunContext(const Vertex& v, const SourceOp& src,
+                                             const CancelToken& cancel) {
+  std::shared_ptr<const ContextManifest> m;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = manifests_.find(v.digest);
+    if (it != manifests_.end()) {
+      m = std::move(it->second);
+      manifests_.erase(it);
+    }
+  }
+  if (!m) {  // Run without ContentKey first: take the checksum now
+    auto key = ContextKey(v, src);
+    if (!key.ok()) return std::move(key).error();
+    return RunContext(v, src, cancel);
+  }
+  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
+    return TransferContext(opts_.context_dir, *m, mount, cancel.flag());
+  }));
+  return VertexResult{{Ref{id}}};
 }
 
 Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,

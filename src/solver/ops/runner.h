@@ -1,7 +1,12 @@
 // BuildRunner: the OpRunner of real builds. Each op becomes a snapshot:
 //   Source docker-image  -> the image from the local store (or pulled: missing, or --pull),
 //                           unpacked once into a committed snapshot; content key = its digest
-//   Source local://      -> the context directory itself, read in place ("dir:<path>")
+//   Source local://      -> the part of the context the source selects (its COPY's paths minus
+//                           .dockerignore, context_tree.h) copied into a committed snapshot;
+//                           content key = the checksum of that selection, file digests from the
+//                           context's stat-keyed ChecksumCache. ContentKey keeps the manifest it
+//                           checksummed and Run copies exactly that, verifying each file as it
+//                           copies it, so the snapshot is what its key names.
 //   Exec (RUN)           -> a new snapshot over the rootfs input, mounted, the process run in
 //                           the sandbox (exec::Run), then committed; a non-zero exit fails the
 //                           step with Docker's message
@@ -11,6 +16,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -18,6 +24,8 @@
 #include "exec/snapshot.h"
 #include "image/manifest.h"
 #include "registry/client.h"
+#include "solver/ops/checksum_cache.h"
+#include "solver/ops/context_tree.h"
 #include "solver/ops/run_mounts.h"
 #include "solver/scheduler.h"
 
@@ -27,7 +35,10 @@ namespace xbuild::solver::ops {
 using StepOutputFn = std::function<void(const Vertex&, int, std::string_view)>;
 
 struct RunnerOptions {
-  std::string context_dir;  // the build context ("" when the build has none)
+  std::string context_dir;  // the build context, absolute ("" when the build has none)
+  // Where the context's checksum cache persists across builds (<root>/checksums); "" keeps it
+  // in memory only (a context extracted from a tar is new on every build).
+  std::string checksum_dir;
   bool pull = false;        // --pull: always ask the registry for base images
   image::Platform platform = image::HostPlatform();
   registry::Client* registry = nullptr;  // null: only local images
@@ -52,12 +63,18 @@ class BuildRunner : public OpRunner {
   Result<VertexResult> RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
                                const CancelToken& cancel);
   Result<VertexResult> RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs);
+  Result<std::string> ContextKey(const Vertex& v, const SourceOp& src);
+  Result<VertexResult> RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
+  ChecksumCache& Checksums();
 
   cache::ImageStore& store_;
   exec::Snapshotter& snaps_;
   RunnerOptions opts_;
   std::mutex mu_;
   std::map<std::string, cache::ResolvedImage> images_;  // guarded by mu_: identifier -> image
+  std::unique_ptr<ChecksumCache> checksums_;             // guarded by mu_ (created once)
+  // What ContentKey checksummed for each context source, for its Run to copy.
+  std::map<core::Digest, std::shared_ptr<const ContextManifest>> manifests_;  // guarded by mu_
 };
 
 // Docker's message for a failed RUN: `process "/bin/sh -c false" did not complete
