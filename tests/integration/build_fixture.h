@@ -2,11 +2,15 @@
 // image imported as base:1, an empty context directory, and the binary run on that root.
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration/registry_fixture.h"
@@ -24,6 +28,37 @@ class BuildTest : public ::testing::Test {
   }
 
   ToolOut Xb(const std::vector<std::string>& args) { return RunXbuild(root_, args); }
+
+  // Starts `xbuild --root ROOT args...` in the background (output to /dev/null) for tests that
+  // interrupt it; returns its pid.
+  pid_t SpawnXbuild(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      int devnull = ::open("/dev/null", O_WRONLY);
+      ::dup2(devnull, 1);
+      ::dup2(devnull, 2);
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execv(XBUILD_BINARY, cargv.data());
+      ::_exit(127);
+    }
+    return pid;
+  }
+
+  // Waits (up to 30 s) until a RUN step's container bundle exists under the root.
+  bool WaitForRunningStep() {
+    for (int i = 0; i < 3000; ++i) {
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(root_ + "/containers", ec)) {
+        if (std::filesystem::exists(e.path() / "config.json")) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
 
   TempDir tmp_;
   std::string root_, ctx_;

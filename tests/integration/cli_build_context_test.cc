@@ -17,7 +17,7 @@
 #include "core/json.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
-#include "integration/registry_fixture.h"
+#include "integration/build_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild {
@@ -70,15 +70,9 @@ class TarWriter {
   std::string out_;
 };
 
-class CliBuildContextTest : public ::testing::Test {
+class CliBuildContextTest : public testing::BuildTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(::geteuid(), 0u) << "builds run runc and mount overlayfs: run the tests as root";
-    root_ = tmp_.Sub("state");
-    ASSERT_NO_FATAL_FAILURE(testing::ImportBusyboxImage(tmp_.Sub("scratch"), root_, "base:1"));
-    ctx_ = tmp_.Sub("ctx");
-  }
-
+  // With stdin_data: what the build reads from stdin.
   ToolOut Xb(std::vector<std::string> args, std::optional<std::string> stdin_data = std::nullopt) {
     std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -104,9 +98,6 @@ class CliBuildContextTest : public ::testing::Test {
     }
     return n;
   }
-
-  testing::TempDir tmp_;
-  std::string root_, ctx_;
 };
 
 // Plain progress prints a step as "#N <description>", then "#N CACHED" when it was cached.
@@ -347,25 +338,9 @@ TEST_F(CliBuildContextTest, ExtractedContextsGoOnCtrlCAndAfterAKill) {
   slow.File("Dockerfile", "FROM base:1\nRUN sleep 60\n");
   std::string archive = tmp_.Sub("slow.tar");
   WriteTestFile(tmp_.path(), "slow.tar", slow.Finish());
-  pid = ::fork();
+  pid = SpawnXbuild({"build", archive});
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execl(XBUILD_BINARY, XBUILD_BINARY, "--root", root_.c_str(), "build", archive.c_str(),
-            nullptr);
-    ::_exit(127);
-  }
-  bool running = false;
-  for (int i = 0; i < 3000 && !running; ++i) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(root_ + "/containers", ec)) {
-      running |= std::filesystem::exists(e.path() / "config.json");
-    }
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(running) << "the RUN step never started";
+  ASSERT_TRUE(WaitForRunningStep()) << "the RUN step never started";
   ASSERT_EQ(ContextDirs(true), 1u);
   ::kill(pid, SIGINT);
   ASSERT_EQ(::waitpid(pid, &st, 0), pid);

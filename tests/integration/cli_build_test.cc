@@ -200,24 +200,10 @@ TEST_F(CliBuildTest, AKilledBuildLeavesNothingStaleAndTheRebuildWorks) {
   WriteTestFile(ctx_, "Dockerfile", "FROM base:1\nRUN echo started && sleep 60\n");
   core::RunOptions o;
   o.extra_env = {{"XBUILD_CONFIG", ""}};
-  pid_t pid = ::fork();
+  pid_t pid = SpawnXbuild({"build", ctx_});
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    ::execl(XBUILD_BINARY, XBUILD_BINARY, "--root", root_.c_str(), "build", ctx_.c_str(), nullptr);
-    ::_exit(127);
-  }
   // Wait until the step runs: its container's bundle exists.
-  bool running = false;
-  for (int i = 0; i < 3000 && !running; ++i) {
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(root_ + "/containers", ec)) {
-      running |= std::filesystem::exists(e.path() / "config.json");
-    }
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  bool running = WaitForRunningStep();
   ASSERT_TRUE(running) << "the RUN step never started";
   ::kill(pid, SIGKILL);
   int st = 0;
