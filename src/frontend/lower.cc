@@ -169,6 +169,17 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, const std::string& 
   return m;
 }
 
+// What a COPY --parents source reads from the context: the path up to its first component with
+// a wildcard (`**` included), so that the context selection holds every possible match.
+std::string ParentsBase(const std::string& src) {
+  std::string out;
+  for (auto& part : core::Split(src, '/')) {
+    if (part.find_first_of("*?[") != std::string::npos) break;
+    out += (out.empty() ? "" : "/") + part;
+  }
+  return out.empty() ? "." : out;
+}
+
 // The `from=` of a --mount spec ("" when absent).
 std::string MountFrom(const std::string& spec) {
   for (auto& field : core::Split(spec, ',')) {
@@ -662,7 +673,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
           } else {
             std::vector<std::string> includes;
             for (auto& s : sources)
-              if (!FindHeredoc(c.heredocs, s) && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(s));
+              if (!FindHeredoc(c.heredocs, s) && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
             // Only heredocs (or URLs): nothing is read from the context, so the step neither
             // depends on it nor needs one (`xbuild build - < Dockerfile`).
             if (!includes.empty()) {
@@ -695,6 +706,13 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
             cp.exclude_patterns = c.excludes;
             cp.attempt_unpack = c.is_add && c.unpack.value_or(true) && c.from.empty();
             cp.timestamp = opts_.source_date_epoch;
+            if (c.parents) {
+              cp.parents = true;
+              if (!abs_dest.ends_with("/")) {  // always a directory
+                abs_dest += "/";
+                cp.dest = abs_dest;
+              }
+            }
             fop.actions.push_back({fop.actions.empty() ? 0 : -1, cp});
           }
           Output layer = solver::MakeVertex(fop, inputs, meta);

@@ -54,6 +54,7 @@ Json ActionJson(const FileActionStep& step) {
                            {"chmod", a.chmod},
                            {"exclude", a.exclude_patterns},
                            {"timestamp", a.timestamp ? Json(*a.timestamp) : Json(nullptr)}};
+          if (a.parents) j["copy"]["parents"] = true;  // only when set: older digests stay
         } else if constexpr (std::is_same_v<T, MkdirAction>) {
           j["mkdir"] = Json{{"path", a.path}, {"mode", a.mode}, {"make_parents", a.make_parents}, {"chown", ChownJson(a.chown)}};
         } else if constexpr (std::is_same_v<T, MkfileAction>) {

@@ -88,6 +88,9 @@ struct CopyAction {
   std::string chmod;           // octal or symbolic, "" = keep
   std::vector<std::string> exclude_patterns;
   std::optional<int64_t> timestamp;  // SOURCE_DATE_EPOCH clamp
+  // COPY --parents: each match keeps its path (below a "/./" pivot in src, if any) under dest;
+  // src may use `**`.
+  bool parents = false;
 };
 struct MkdirAction {
   std::string path;

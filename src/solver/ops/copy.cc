@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <map>
 #include <string>
@@ -19,6 +20,7 @@
 #include "core/fd.h"
 #include "core/fs.h"
 #include "core/path.h"
+#include "core/strings.h"
 #include "frontend/dockerignore.h"
 #include "solver/ops/chmod.h"
 #include "solver/ops/glob.h"
@@ -106,6 +108,7 @@ class Copier {
  private:
   struct Source {
     std::string path;  // in the source root, no leading '/' ("." = the root)
+    std::string keep;  // --parents: the path it gets under dest
   };
 
   Status CompileExcludes() {
@@ -125,11 +128,79 @@ class Copier {
     return !(is_dir && excludes_.MayHaveExceptionsUnder(rel));
   }
 
+  // COPY --parents: every match of src (wildcards and `**`), each keeping its path below the
+  // "/./" pivot (or from the root when there is none).
+  Result<std::vector<Source>> ParentsSources() {
+    std::string src = a_.src;
+    while (src.starts_with("./")) src = src.substr(2);  // a leading ./ is the root, not a pivot
+    size_t piv = src.find("/./");
+    std::string pivot = piv == std::string::npos ? "" : core::CleanPath("/" + src.substr(0, piv)).substr(1);
+    std::string clean = core::CleanPath("/" + a_.src);
+    std::string rel = clean == "/" ? "." : clean.substr(1);
+    std::vector<std::string> paths;
+    if (rel.find("**") != std::string::npos) {
+      // `**` (any number of directories): matched as .dockerignore matches, over a walk of the
+      // tree below the part with no wildcard; a matched directory is copied whole.
+      XB_ASSIGN_CTX(frontend::DockerIgnore m, frontend::DockerIgnore::Parse(rel + "\n"), "--parents " + Quote(a_.src));
+      std::string base;
+      for (auto& part : core::Split(rel, '/')) {
+        if (HasWildcard(part) || part.find("**") != std::string::npos) break;
+        base = base.empty() ? part : base + "/" + part;
+      }
+      if (roots_.src >= 0) {
+        auto dir = OpenDir(roots_.src, base.empty() ? "." : base);
+        if (dir.ok()) XB_TRY(Walk(dir->get(), base, m, paths));
+      }
+    } else if (a_.allow_wildcard && HasWildcard(rel)) {
+      if (roots_.src >= 0) {
+        XB_ASSIGN(std::vector<WildcardMatch> matches, ResolveWildcards(roots_.src, rel));
+        for (auto& mt : matches) paths.push_back(mt.path);
+      }
+    } else {
+      paths.push_back(rel);
+    }
+    if (paths.empty() && !a_.allow_empty_wildcard) {
+      return Error(Code::kNotFound, "no source files were specified: nothing matches " + Quote(clean));
+    }
+    std::vector<Source> out;
+    for (auto& p : paths) {
+      std::string keep = p;
+      if (!pivot.empty()) {
+        if (p == pivot) {
+          keep = ".";
+        } else if (p.starts_with(pivot + "/")) {
+          keep = p.substr(pivot.size() + 1);
+        }
+      }
+      if (!Excluded(p, false)) out.push_back({p, keep});
+    }
+    return out;
+  }
+
+  // Entries below dir (path `rel`) that m matches, in sorted walk order; a match is not
+  // descended into.
+  Status Walk(int dir, const std::string& rel, const frontend::DockerIgnore& m, std::vector<std::string>& out) {
+    XB_ASSIGN(UniqueFd d, core::Open("/proc/self/fd/" + std::to_string(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    XB_ASSIGN(std::vector<std::string> names, ListDir(d.get(), rel));
+    std::sort(names.begin(), names.end());
+    for (const auto& name : names) {
+      std::string p = rel.empty() ? name : rel + "/" + name;
+      XB_ASSIGN(Node n, OpenNode(d.get(), name, p));
+      if (m.Excluded(p)) {
+        out.push_back(p);
+      } else if (S_ISDIR(n.st.st_mode)) {
+        XB_TRY(Walk(n.fd.get(), p, m, out));
+      }
+    }
+    return core::Ok();
+  }
+
   Result<std::vector<Source>> Sources() {
+    if (a_.parents) return ParentsSources();
     std::string clean = core::CleanPath("/" + a_.src);
     std::string rel = clean == "/" ? "." : clean.substr(1);
     bool wildcard = a_.allow_wildcard && HasWildcard(rel);
-    if (!wildcard) return std::vector<Source>{{rel}};
+    if (!wildcard) return std::vector<Source>{{rel, ""}};
     std::vector<WildcardMatch> matches;
     if (roots_.src >= 0) {
       XB_ASSIGN(matches, ResolveWildcards(roots_.src, rel));
@@ -140,7 +211,7 @@ class Copier {
     }
     std::vector<Source> out;
     for (const WildcardMatch& m : matches) {
-      if (!Excluded(m.rel, m.is_dir)) out.push_back({m.path});
+      if (!Excluded(m.rel, m.is_dir)) out.push_back({m.path, ""});
     }
     if (out.size() > 1 && !dest_is_dir_) {
       return Error(Code::kInvalidArgument,
@@ -170,6 +241,19 @@ class Copier {
                             fd.error().sys_errno() ? fd.error().sys_errno() : EIO);
     Node n{std::move(*fd), {}};
     if (::fstat(n.fd.get(), &n.st) != 0) return core::SysError("lstat " + shown);
+
+    if (a_.parents) {
+      // The entry as itself, at dest/<keep>; the directories on the way are made.
+      if (s.keep == "." && S_ISDIR(n.st.st_mode)) {
+        XB_ASSIGN(UniqueFd src_dir, Reopen(n, O_RDONLY | O_DIRECTORY, shown));
+        XB_ASSIGN(UniqueFd dir, DestDir(dest_));
+        return CopyChildren(src_dir.get(), dir.get(), dest_, "");
+      }
+      std::string target = core::JoinPath(dest_, s.keep);
+      auto [parent_path, name] = SplitLast(target);
+      XB_ASSIGN(UniqueFd parent, DestDir(parent_path));
+      return CopyEntry(n, parent.get(), name, target, "");
+    }
 
     if (S_ISREG(n.st.st_mode) && a_.attempt_unpack) {
       XB_ASSIGN(UniqueFd in, Reopen(n, O_RDONLY, shown));

@@ -136,6 +136,7 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
   }
   if (const auto* e = std::get_if<ExecOp>(&v.op)) return RunExec(v, *e, inputs, cancel);
   if (const auto* f = std::get_if<FileOp>(&v.op)) return RunFile(v, *f, inputs);
+  if (std::holds_alternative<MergeOp>(v.op)) return RunMerge(inputs);
   return Error(Code::kInvalidArgument, std::string(OpKind(v.op)) + " ops are not supported yet");
 }
 
@@ -254,6 +255,38 @@ Result<VertexResult> BuildRunner::RunFile(const Vertex&, const FileOp& op, const
       return std::make_pair(u.uid, o.group.empty() ? u.uid : u.gid);
     };
     return ApplyFileOp(op, env);
+  }));
+  return VertexResult{{Ref{id}}};
+}
+
+// COPY --link: the first input's tree with each further input's files laid over it, as a new
+// snapshot over the first (so its layer is exactly the linked files, whatever is below). The
+// linked step itself ran on an empty tree, so its cache key never depends on the base: a base
+// change reruns only this cheap merge.
+Result<VertexResult> BuildRunner::RunMerge(const std::vector<Ref>& inputs) {
+  if (inputs.empty()) return VertexResult{{Ref{}}};
+  std::vector<std::string> views;
+  core::ScopeGuard drop_views([&] {
+    for (const auto& id : views) (void)snaps_.Remove(id);
+  });
+  FileOp copy;
+  FileOpEnv env;
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    if (inputs[i].id.empty()) continue;  // an empty tree adds nothing
+    XB_ASSIGN(std::string view, snaps_.Prepare(inputs[i].id));
+    views.push_back(view);
+    XB_ASSIGN(std::string root, snaps_.Mount(view));
+    CopyAction all;
+    all.src_input = static_cast<int>(env.inputs.size());
+    all.src = "/";
+    all.dest = "/";
+    all.follow_symlinks = false;
+    copy.actions.push_back({copy.actions.empty() ? 0 : -1, all});
+    env.inputs.push_back(FileOpInput{root, false});
+  }
+  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, SnapshotOf(inputs[0]), [&](const std::string& mount) -> Status {
+    env.target = mount;
+    return ApplyFileOp(copy, env);
   }));
   return VertexResult{{Ref{id}}};
 }

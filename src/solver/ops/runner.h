@@ -63,6 +63,7 @@ class BuildRunner : public OpRunner {
   Result<VertexResult> RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
                                const CancelToken& cancel);
   Result<VertexResult> RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs);
+  Result<VertexResult> RunMerge(const std::vector<Ref>& inputs);
   Result<std::string> ContextKey(const Vertex& v, const SourceOp& src);
   Result<VertexResult> RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
   ChecksumCache& Checksums();
