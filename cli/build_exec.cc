@@ -181,15 +181,38 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   }
 
   solver::ops::DbResultCache cache(**store);
+  // Warnings (an unusable imported cache, ...) are shown after the progress display closes.
+  std::vector<std::string> warnings;
+  std::mutex wmu;
+  auto warn = [&](const std::string& w) {
+    std::lock_guard<std::mutex> l(wmu);
+    warnings.push_back(w);
+  };
+  auto print_warnings = [&] {
+    if (req.quiet || req.progress == "quiet") return;
+    for (const auto& w : warnings) std::fprintf(stderr, "WARNING: %s\n", w.c_str());
+  };
+  std::optional<solver::ops::ImportedCache> imported;
+  if (!req.cache_from.empty()) {
+    imported.emplace(**store, snaps, reg->client.get());
+    for (const auto& loc : req.cache_from) {
+      if (auto w = imported->Add(loc)) warn(*w);
+    }
+    cache.set_imported(&*imported);
+  }
   solver::SolveOptions so;
   so.no_cache = req.no_cache;
+  so.on_warning = warn;
   const solver::Vertex* failed = nullptr;
   std::mutex fmu;
+  std::vector<std::string> step_keys;  // exec/file/merge steps solved, for --cache-to
   so.on_event = [&](const solver::SolveEvent& e) {
     progress.Event(e);
-    if (e.state == solver::VertexState::kFailed) {
-      std::lock_guard<std::mutex> l(fmu);
-      if (!failed) failed = e.vertex;
+    std::lock_guard<std::mutex> l(fmu);
+    if (e.state == solver::VertexState::kFailed && !failed) failed = e.vertex;
+    if ((e.state == solver::VertexState::kDone || e.state == solver::VertexState::kCached) &&
+        !std::holds_alternative<solver::SourceOp>(e.vertex->op)) {
+      step_keys.push_back(e.cache_key);
     }
   };
   solver::Solver solver(runner, cache, so);
@@ -203,6 +226,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   core::ScopeGuard unhook([] { g_cancel = nullptr; });
   if (!result.ok()) {
     progress.Close(false);
+    print_warnings();
     std::string where = WhereInDockerfile(req, failed);
     if (!where.empty()) std::fprintf(stderr, "------\n%s------\n", where.c_str());
     return cli.Fail(result.error());
@@ -226,7 +250,40 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
     return fail(exported.error());
   }
   exporting.Done();
+  // --cache-to: the steps' results (those realized on this root), as each destination's mode says.
+  if (!req.cache_to.empty()) {
+    std::vector<solver::ops::SolvedStep> steps;
+    for (const auto& key : step_keys) {
+      auto hit = cache.Lookup(key);
+      if (hit.ok() && *hit && !(*hit)->outputs.empty() && !cache.IsLazy((*hit)->outputs[0])) {
+        steps.push_back({key, (*hit)->outputs[0].id});
+      }
+    }
+    for (const auto& loc : req.cache_to) {
+      std::string where = loc.type == "local" ? loc.dir : loc.ref;
+      ProgressStep step = progress.StartStep("exporting cache to " + loc.type + " " + where);
+      core::Result<bool> s = (*store)->WithLease<bool>([&](const cache::Lease& lease) -> core::Result<bool> {
+        XB_ASSIGN(solver::ops::CacheConfig records,
+                  solver::ops::CollectCache(**store, snaps, steps, result->id, loc.max, lease));
+        step.StatusLine(std::to_string(records.records.size()) + " records, " + std::to_string(records.layers.size()) +
+                        " layers (mode=" + (loc.max ? "max" : "min") + ")");
+        XB_TRY(solver::ops::WriteCache(**store, reg->client.get(), records, loc, lease));
+        return true;
+      });
+      if (!s.ok()) {
+        step.Fail(s.error().ToString());
+        if (!loc.ignore_error) {
+          print_warnings();
+          return fail(std::move(s).error().Context("export cache to " + where));
+        }
+        warn("cache export to " + where + " failed (ignored): " + s.error().ToString());
+        continue;
+      }
+      step.Done();
+    }
+  }
   progress.Close(true);
+  print_warnings();
   if (!req.iidfile.empty() && exported->image_id) {
     auto w = core::WriteFileAtomic(req.iidfile, exported->image_id->String());
     if (!w.ok()) return cli.Fail(w.error());

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "frontend/ast.h"
 #include "frontend/lower.h"
+#include "solver/ops/remote_cache.h"
 #include "solver/ops/run_mounts.h"
 
 namespace xbuild::cli {
@@ -35,6 +36,7 @@ struct BuildRequest {
   bool push = false;
   image::Compression compression = image::Compression::kGzip;
   solver::ops::RunMountSources mount_sources;  // --secret, --ssh
+  std::vector<solver::ops::CacheLocation> cache_from, cache_to;
 };
 
 // --secret id=ID[,src=FILE|,env=VAR][,type=file|env] -> (id, bytes), read now (at most 500 KiB,

@@ -89,6 +89,8 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("push", 0, "Push the image to its registry (every -t tag)");
   f.List("secret", 0, "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\" or \"id=x,env=VAR\")");
   f.List("ssh", 0, "SSH agent socket to expose to the build (format: \"default|<id>[=<socket>]\")");
+  f.List("cache-from", 0, "External cache sources (e.g. \"type=registry,ref=R\", \"type=local,src=DIR\")");
+  f.List("cache-to", 0, "Cache export destinations (e.g. \"type=registry,ref=R,mode=max\", \"type=local,dest=DIR\")");
   f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
@@ -173,6 +175,16 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       return cli.UsageError("build", "--compression=zstd needs OCI media types (zstd layers have no Docker media type)");
     }
     if (f.GetBool("load")) req.outputs.push_back(BuildOutput{"image", {}});
+    for (const auto& spec : f.GetList("cache-from")) {
+      auto loc = solver::ops::ParseCacheLocation(spec, false);
+      if (!loc.ok()) return cli.UsageError("build", loc.error().message());
+      req.cache_from.push_back(*loc);
+    }
+    for (const auto& spec : f.GetList("cache-to")) {
+      auto loc = solver::ops::ParseCacheLocation(spec, true);
+      if (!loc.ok()) return cli.UsageError("build", loc.error().message());
+      req.cache_to.push_back(*loc);
+    }
     for (const auto& spec : f.GetList("secret")) {
       auto sec = ParseSecretFlag(spec);
       if (!sec.ok()) return cli.Fail(sec.error());

@@ -40,6 +40,22 @@ namespace {
 
 // The stored variant of `source`, or a new one compressed now.
 core::Result<BlobVariant> Variant(ImageStore& store, const Lease& lease, const Digest& source,
+                                  const DistributionOptions& opts, int threads, bool* made);
+
+}  // namespace
+
+core::Result<BlobVariant> EnsureVariant(ImageStore& store, const Lease& lease, const core::Digest& source,
+                                        image::Compression compression, int threads) {
+  DistributionOptions o;
+  o.compression = compression;
+  bool made = false;
+  int cores = threads > 0 ? threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return Variant(store, lease, source, o, cores, &made);
+}
+
+namespace {
+
+core::Result<BlobVariant> Variant(ImageStore& store, const Lease& lease, const Digest& source,
                                   const DistributionOptions& opts, int threads, bool* made) {
   std::string name(image::CompressionName(opts.compression));
   XB_ASSIGN(auto known, store.db().GetBlobVariant(source, name));

@@ -36,6 +36,11 @@ struct DistributionStats {
 core::Result<ResolvedImage> ForDistribution(ImageStore& store, const ResolvedImage& img,
                                             const DistributionOptions& opts, DistributionStats* stats = nullptr);
 
+// The `compression` variant of the uncompressed blob `source` (stored, or made now), held by
+// `lease`; made with `threads` cores.
+core::Result<BlobVariant> EnsureVariant(ImageStore& store, const Lease& lease, const core::Digest& source,
+                                        image::Compression compression, int threads = 0);
+
 // The compression a layer media type says (tar, tar+gzip / tar.gzip, tar+zstd / tar.zstd);
 // nullopt for other types (foreign layers, non-layer blobs).
 std::optional<image::Compression> LayerCompression(std::string_view media_type);

@@ -197,6 +197,10 @@ Result<std::vector<std::string>> Client::ListTags(const Reference& ref) {
   return tags;
 }
 
+Status Client::FetchBlob(cache::ContentStore& cs, const Reference& ref, const Descriptor& d) {
+  return DownloadBlob(EndpointFor(ref.domain), cs, ref, d, nullptr).Context("fetch " + d.digest.String() + " from " + ref.Repository());
+}
+
 Status Client::DownloadBlob(const Endpoint& ep, cache::ContentStore& cs, const Reference& ref, const Descriptor& d,
                             const std::function<void(int64_t)>& moved) {
   Status last = core::Ok();

@@ -114,6 +114,9 @@ class Client {
                                const image::Reference& target, const ProgressFn& progress);
   // The manifest or index the reference names, digest-checked.
   Result<FetchedManifest> GetManifest(const image::Reference& ref);
+  // Downloads one blob of the reference's repository into the content store (digest-checked,
+  // resumable); a blob already there is not fetched.
+  Status FetchBlob(cache::ContentStore& cs, const image::Reference& ref, const image::Descriptor& d);
   // Checks credentials against a registry host (e.g. "127.0.0.1:5000", "docker.io").
   Status Login(std::string_view host, const Credentials& creds);
   // The repository's tags (GET /v2/<name>/tags/list, following Link pagination).

@@ -1,5 +1,7 @@
 #include "solver/scheduler.h"
 
+#include <tbb/parallel_for.h>
+
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
@@ -30,8 +32,12 @@ struct Node {
   std::string kind;
   std::vector<size_t> dependents;
   int waiting = 0;                     // inputs not finished yet
-  std::optional<VertexResult> result;  // set once, before dependents are scheduled
+  std::optional<VertexResult> result;  // set once, before dependents are scheduled (may be lazy)
   std::string key;
+  std::string content;   // the runner's content key (phase 1)
+  bool needed = false;   // phase 2: the root needs it
+  bool prehit = false;   // phase 2: found in the cache; its inputs are not needed
+  std::unique_ptr<std::mutex> realize_mu = std::make_unique<std::mutex>();  // guards realizing result
 };
 
 }  // namespace
@@ -95,12 +101,122 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
   size_t root = input_node(def.root);
   if (root == kNone) return Error(Code::kInternal, "definition: the root is not among its vertices");
 
-  // Runs one vertex: cache lookup, then (under the key's lock) the op.
-  auto process = [&](size_t i) -> Status {
+  auto emit_for = [&](const Node& n, VertexState s, std::chrono::steady_clock::duration d = {}, std::string err = "") {
+    if (opts_.on_event) opts_.on_event(SolveEvent{n.vertex, s, d, n.key, std::move(err)});
+  };
+
+  // Phase 1: every vertex's cache key before anything runs (keys depend on definitions, input
+  // keys and content keys, never on results): sources' content keys (context checksums, image
+  // digests) in parallel, then the rest in topological order.
+  std::vector<size_t> topo;
+  {
+    std::vector<int> waiting(nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) waiting[i] = nodes[i].waiting;
+    std::deque<size_t> q;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (waiting[i] == 0) q.push_back(i);
+    }
+    while (!q.empty()) {
+      size_t i = q.front();
+      q.pop_front();
+      topo.push_back(i);
+      for (size_t d : nodes[i].dependents) {
+        if (--waiting[d] == 0) q.push_back(d);
+      }
+    }
+    if (topo.size() != nodes.size()) return Error(Code::kInternal, "definition: the graph has a cycle");
+  }
+  {
+    std::vector<size_t> sources;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (std::holds_alternative<SourceOp>(nodes[i].vertex->op)) sources.push_back(i);
+    }
+    std::vector<std::optional<Error>> errors(sources.size());
+    tbb::task_arena keys_arena(std::max<int>(1, std::min<int>(static_cast<int>(sources.size()), 4)));
+    keys_arena.execute([&] {
+      tbb::parallel_for(size_t{0}, sources.size(), [&](size_t k) {
+        auto c = runner_.ContentKey(*nodes[sources[k]].vertex, {});
+        if (c.ok()) {
+          nodes[sources[k]].content = *c;
+        } else {
+          errors[k] = std::move(c).error();
+        }
+      });
+    });
+    for (size_t k = 0; k < sources.size(); ++k) {
+      if (errors[k]) {
+        std::string what = nodes[sources[k]].vertex->meta.description;
+        return what.empty() ? *errors[k] : errors[k]->Context(what);
+      }
+    }
+  }
+  for (size_t i : topo) {
     Node& n = nodes[i];
-    const Vertex& v = *n.vertex;
-    std::vector<Ref> refs;
+    if (!std::holds_alternative<SourceOp>(n.vertex->op)) {
+      XB_ASSIGN(n.content, runner_.ContentKey(*n.vertex, {}));
+    }
     std::vector<std::string> input_keys;
+    for (const auto& in : n.vertex->inputs) {
+      input_keys.push_back(in.scratch() ? "scratch" : nodes[input_node(in)].key + "#" + std::to_string(in.index));
+    }
+    n.key = CacheKey(*n.vertex, input_keys, n.content);
+  }
+  // Phase 2: what the root needs. A needed vertex found in the cache needs none of its inputs,
+  // so a cached step that only feeds other cached steps is never run, loaded or downloaded.
+  {
+    std::vector<size_t> stack = {root};
+    nodes[root].needed = true;
+    while (!stack.empty()) {
+      size_t i = stack.back();
+      stack.pop_back();
+      Node& n = nodes[i];
+      if (!opts_.no_cache && !n.vertex->meta.ignore_cache) {
+        XB_ASSIGN(auto hit, cache_.Lookup(n.key));
+        if (hit) {
+          n.result = std::move(*hit);
+          n.prehit = true;
+          continue;
+        }
+      }
+      for (const auto& in : n.vertex->inputs) {
+        if (in.scratch()) continue;
+        size_t j = input_node(in);
+        if (!nodes[j].needed) {
+          nodes[j].needed = true;
+          stack.push_back(j);
+        }
+      }
+    }
+    // What is not needed but cached is still reported CACHED (as BuildKit shows a warm build);
+    // what is neither is not shown.
+    if (!opts_.no_cache) {
+      for (size_t i : topo) {
+        Node& n = nodes[i];
+        if (n.needed || n.vertex->meta.ignore_cache) continue;
+        XB_ASSIGN(auto hit, cache_.Lookup(n.key));
+        if (hit) emit_for(n, VertexState::kCached);
+      }
+    }
+    // Only needed vertices are scheduled: a hit waits for nothing; others wait for their inputs.
+    for (auto& n : nodes) {
+      n.waiting = 0;
+      n.dependents.clear();
+    }
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (!nodes[i].needed || nodes[i].prehit) continue;
+      for (const auto& in : nodes[i].vertex->inputs) {
+        if (in.scratch()) continue;
+        size_t j = input_node(in);
+        nodes[j].dependents.push_back(i);
+        ++nodes[i].waiting;
+      }
+    }
+  }
+
+  // The Refs and keys of a vertex's inputs (all finished).
+  auto gather = [&](const Vertex& v, std::vector<Ref>& refs, std::vector<std::string>& input_keys) -> Status {
+    refs.clear();
+    input_keys.clear();
     for (const auto& in : v.inputs) {
       if (in.scratch()) {
         refs.push_back(Ref{});
@@ -114,11 +230,85 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
       refs.push_back(src.result->outputs[static_cast<size_t>(in.index)]);
       input_keys.push_back(src.key + "#" + std::to_string(in.index));
     }
-    XB_ASSIGN(std::string content, runner_.ContentKey(v, refs));
-    n.key = CacheKey(v, input_keys, content);
+    return core::Ok();
+  };
+  // Runs the op of node i on its (realized) inputs and stores the result.
+  std::function<Status(size_t)> realize;
+  auto run_op = [&](size_t i) -> Status {
+    Node& n = nodes[i];
+    const Vertex& v = *n.vertex;
+    for (const auto& in : v.inputs) {
+      if (!in.scratch()) XB_TRY(realize(input_node(in)));
+    }
+    std::vector<Ref> refs;
+    std::vector<std::string> input_keys;
+    XB_TRY(gather(v, refs, input_keys));
+    if (cancel.Cancelled()) return Error(Code::kCancelled, "cancelled");
+    emit_for(n, VertexState::kStarted);
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = runner_.Run(v, refs, n.key, cancel);
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    if (!r.ok()) {
+      emit_for(n, cancel.Cancelled() ? VertexState::kCancelled : VertexState::kFailed, elapsed, r.error().ToString());
+      return std::move(r).error();
+    }
+    XB_TRY(cache_.Store(n.key, *r));
+    n.result = std::move(*r);
+    emit_for(n, VertexState::kDone, elapsed);
+    return core::Ok();
+  };
+  // Makes node i's (finished) result real: a lazy cache hit is realized, or, when that fails,
+  // the step runs after all.
+  realize = [&](size_t i) -> Status {
+    Node& n = nodes[i];
+    std::lock_guard<std::mutex> l(*n.realize_mu);
+    if (!n.result) {
+      // Not needed at first (a dependent was a cache hit), needed now (that hit was unusable):
+      // from the cache if it is there, else run.
+      if (!opts_.no_cache && !n.vertex->meta.ignore_cache) {
+        XB_ASSIGN(auto hit, cache_.Lookup(n.key));
+        if (hit) n.result = std::move(*hit);
+      }
+      if (!n.result) {
+        XB_ASSIGN(auto lock, cache_.Lock(n.key));
+        return run_op(i);
+      }
+    }
+    VertexResult real = *n.result;
+    std::optional<Error> failed;
+    for (auto& o : real.outputs) {
+      if (!cache_.IsLazy(o)) continue;
+      auto r = cache_.Realize(n.key, o);
+      if (!r.ok()) {
+        failed = std::move(r).error();
+        break;
+      }
+      o = *r;
+    }
+    if (!failed) {
+      n.result = std::move(real);
+      return core::Ok();
+    }
+    if (opts_.on_warning) {
+      opts_.on_warning(n.vertex->meta.description + ": the imported cache result is unusable (" + failed->ToString() +
+                       "); running the step");
+    }
+    XB_ASSIGN(auto lock, cache_.Lock(n.key));
+    return run_op(i);
+  };
+
+  // Runs one needed vertex: a phase-2 hit is reported; otherwise cache lookup, then (under the
+  // key's lock) the op.
+  auto process = [&](size_t i) -> Status {
+    Node& n = nodes[i];
+    const Vertex& v = *n.vertex;
     auto emit = [&](VertexState s, std::chrono::steady_clock::duration d = {}, std::string err = "") {
-      if (opts_.on_event) opts_.on_event(SolveEvent{&v, s, d, n.key, std::move(err)});
+      emit_for(n, s, d, std::move(err));
     };
+    if (n.prehit) {
+      emit(VertexState::kCached);
+      return core::Ok();
+    }
     bool use_cache = !opts_.no_cache && !v.meta.ignore_cache;
     if (use_cache) {
       XB_ASSIGN(auto hit, cache_.Lookup(n.key));
@@ -137,19 +327,7 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
         return core::Ok();
       }
     }
-    if (cancel.Cancelled()) return Error(Code::kCancelled, "cancelled");
-    emit(VertexState::kStarted);
-    auto t0 = std::chrono::steady_clock::now();
-    auto r = runner_.Run(v, refs, n.key, cancel);
-    auto elapsed = std::chrono::steady_clock::now() - t0;
-    if (!r.ok()) {
-      emit(cancel.Cancelled() ? VertexState::kCancelled : VertexState::kFailed, elapsed, r.error().ToString());
-      return std::move(r).error();
-    }
-    XB_TRY(cache_.Store(n.key, *r));
-    n.result = std::move(*r);
-    emit(VertexState::kDone, elapsed);
-    return core::Ok();
+    return run_op(i);
   };
 
   int total_slots = 0;
@@ -215,7 +393,7 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
     {
       std::lock_guard<std::mutex> l(mu);
       for (size_t i = 0; i < nodes.size(); ++i) {
-        if (nodes[i].waiting == 0) ready(i, to_start);
+        if (nodes[i].needed && nodes[i].waiting == 0) ready(i, to_start);
       }
     }
     for (size_t j : to_start) start(j);
@@ -223,6 +401,7 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
   });
   if (first_error) return std::move(*first_error);
   if (cancel.Cancelled()) return Error(Code::kCancelled, "build cancelled");
+  XB_TRY(realize(root));
   const Node& r = nodes[root];
   if (!r.result || def.root.index < 0 || static_cast<size_t>(def.root.index) >= r.result->outputs.size()) {
     return Error(Code::kInternal, "solve: the root produced no output " + std::to_string(def.root.index));

@@ -58,8 +58,9 @@ class CancelToken {
 class OpRunner {
  public:
   virtual ~OpRunner() = default;
-  // Key material from content the op reads, called once its inputs are ready; "" when the op's
-  // definition and inputs say it all.
+  // Key material from content the op reads; "" when the op's definition and inputs say it all.
+  // Called for every vertex before anything runs (the Refs are empty): it may not depend on
+  // what the inputs produced.
   virtual Result<std::string> ContentKey(const Vertex& v, const std::vector<Ref>& inputs) = 0;
   virtual Result<VertexResult> Run(const Vertex& v, const std::vector<Ref>& inputs, const std::string& cache_key,
                                    const CancelToken& cancel) = 0;
@@ -77,6 +78,12 @@ class ResultCache {
   virtual Status Store(const std::string& key, const VertexResult& result) = 0;
   // Held while the key's work runs; blocks while another holder (thread or process) has it.
   virtual Result<std::unique_ptr<KeyLock>> Lock(const std::string& key) = 0;
+  // A hit from an imported cache (--cache-from) may name a result that is not on disk yet: a
+  // lazy Ref. The solver realizes one only when something needs its content (a step that runs
+  // on it, or the build's result), so a cached step that only feeds other cached steps is never
+  // downloaded. When realizing fails, the solver runs the step instead.
+  virtual bool IsLazy(const Ref&) const { return false; }
+  virtual Result<Ref> Realize(const std::string& key, const Ref& r) { (void)key; return r; }
 };
 
 // An in-memory ResultCache (tests, and builds that keep nothing).
@@ -107,6 +114,7 @@ struct SolveOptions {
   std::map<std::string, int> concurrency = {{"source", 4}, {"exec", 4}, {"file", 4}, {"merge", 4}};
   bool no_cache = false;  // run every vertex (results are still stored)
   std::function<void(const SolveEvent&)> on_event;  // called from worker threads
+  std::function<void(const std::string&)> on_warning;  // e.g. an imported result was unusable
 };
 
 // Computes a vertex's cache key from its digest, its inputs' keys and its content key.

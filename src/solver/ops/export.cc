@@ -21,19 +21,27 @@ using image::Descriptor;
 
 namespace {
 
-struct Layer {
-  Descriptor desc;
-  Digest diff_id;
-};
+// Where a step snapshot's layer is remembered. One memo per clamp: a layer made without
+// SOURCE_DATE_EPOCH is not one made with it.
+std::string LayerMemo(exec::Snapshotter& snaps, const std::string& id, std::optional<int64_t> sde) {
+  return core::JoinPath(core::Dirname(snaps.FsDir(id)),
+                        sde ? "layer-none-sde" + std::to_string(*sde) + ".json" : "layer-none.json");
+}
 
-// The layer of a step snapshot: remembered in <snapshot dir>/layer.json, made when missing.
+}  // namespace
+
+core::Status RememberStepLayer(exec::Snapshotter& snaps, const std::string& id, const Layer& layer,
+                               std::optional<int64_t> source_date_epoch) {
+  core::Json j = {{"digest", layer.desc.digest.String()}, {"diff_id", layer.diff_id.String()}, {"size", layer.desc.size}};
+  if (!layer.desc.media_type.empty()) j["mediaType"] = layer.desc.media_type;
+  return core::WriteFileAtomic(LayerMemo(snaps, id, source_date_epoch), j.dump());
+}
+
+// The layer of a step snapshot: remembered beside it, made when missing.
 core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps, const std::string& id,
                               const ExportOptions& opts, const cache::Lease& lease) {
   std::string fs = snaps.FsDir(id);
-  // One memo per clamp: a layer made without SOURCE_DATE_EPOCH is not one made with it.
-  std::string memo = core::JoinPath(core::Dirname(fs), opts.source_date_epoch
-                                                            ? "layer-none-sde" + std::to_string(*opts.source_date_epoch) + ".json"
-                                                            : "layer-none.json");
+  std::string memo = LayerMemo(snaps, id, opts.source_date_epoch);
   std::string media_type = cache::LayerMediaType(image::Compression::kNone, opts.oci_mediatypes);
   if (auto text = core::ReadFile(memo, 4096); text.ok()) {
     auto j = core::Json::parse(*text, nullptr, false);
@@ -42,7 +50,8 @@ core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps
     if (d.ok() && diff.ok() && store.content().Has(*d)) {
       XB_TRY(store.db().AddLeaseResource(lease.id, "content", d->String()));
       Layer l;
-      l.desc.media_type = media_type;
+      // A layer imported from a cache is remembered compressed, as it came (mediaType).
+      l.desc.media_type = j.value("mediaType", media_type);
       l.desc.digest = *d;
       l.desc.size = j.value("size", int64_t{0});
       l.diff_id = *diff;
@@ -61,15 +70,18 @@ core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps
   if (::lseek(fd.get(), 0, SEEK_SET) != 0) return core::SysError("seek " + path);
   XB_TRY(store.db().AddLeaseResource(lease.id, "content", lr.digest.String()));
   XB_TRY(store.content().WriteBlobFromFd(fd.get(), lr.digest, lr.size).Context("store layer"));
-  core::Json j = {{"digest", lr.digest.String()}, {"diff_id", lr.diff_id.String()}, {"size", lr.size}};
-  (void)core::WriteFileAtomic(memo, j.dump());
   Layer l;
   l.desc.media_type = media_type;
   l.desc.digest = lr.digest;
   l.desc.size = lr.size;
   l.diff_id = lr.diff_id;
+  Layer remembered = l;
+  remembered.desc.media_type.clear();  // uncompressed: whatever media types the export uses
+  (void)RememberStepLayer(snaps, id, remembered, opts.source_date_epoch);
   return l;
 }
+
+namespace {
 
 // The image whose layers make the base snapshot (key "image:<chain id>").
 core::Result<cache::ResolvedImage> BaseImage(cache::ImageStore& store, const std::string& key) {

@@ -27,6 +27,21 @@ struct ExportOptions {
   std::optional<int64_t> source_date_epoch;
 };
 
+struct Layer {
+  image::Descriptor desc;  // the uncompressed blob in the content store
+  core::Digest diff_id;
+};
+
+// The layer of a committed step snapshot (its upper dir as a tar), made once and remembered in
+// the snapshot's directory; its blob is held by `lease`.
+core::Result<Layer> StepLayer(cache::ImageStore& store, exec::Snapshotter& snaps, const std::string& id,
+                              const ExportOptions& opts, const cache::Lease& lease);
+
+// Records an uncompressed layer blob as the layer of snapshot `id` (a snapshot made by applying
+// that layer), so that exporting it later gives back exactly that blob.
+core::Status RememberStepLayer(exec::Snapshotter& snaps, const std::string& id, const Layer& layer,
+                               std::optional<int64_t> source_date_epoch);
+
 core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Snapshotter& snaps, const Ref& result,
                                              image::ImageConfig config, const ExportOptions& opts);
 

@@ -8,6 +8,7 @@
 #include "core/fd.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "solver/ops/remote_cache.h"
 
 namespace xbuild::solver::ops {
 
@@ -37,9 +38,26 @@ Result<std::string> KeyFileName(const std::string& key) {
 DbResultCache::DbResultCache(cache::ImageStore& store)
     : store_(store), locks_(core::JoinPath(store.root(), "locks/cache")) {}
 
+namespace {
+constexpr std::string_view kRemote = "remote:";
+}  // namespace
+
+bool DbResultCache::IsLazy(const Ref& r) const { return r.id.starts_with(kRemote); }
+
+Result<Ref> DbResultCache::Realize(const std::string& key, const Ref& r) {
+  if (!IsLazy(r)) return r;
+  if (!imported_) return Error(Code::kInternal, "a lazy result with no imported cache");
+  XB_ASSIGN(std::string id, imported_->Realize(r.id.substr(kRemote.size()), *this));
+  (void)key;
+  return Ref{id};
+}
+
 Result<std::optional<VertexResult>> DbResultCache::Lookup(const std::string& key) {
   XB_ASSIGN(auto text, store_.db().GetCacheRecord(key));
-  if (!text) return std::optional<VertexResult>();
+  if (!text) {
+    if (imported_ && imported_->Has(key)) return std::optional<VertexResult>(VertexResult{{Ref{std::string(kRemote) + key}}});
+    return std::optional<VertexResult>();
+  }
   auto j = core::Json::parse(*text, nullptr, false);
   VertexResult r;
   bool valid = j.is_object() && j.contains("outputs") && j["outputs"].is_array();

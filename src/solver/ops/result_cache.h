@@ -11,16 +11,24 @@
 
 namespace xbuild::solver::ops {
 
+class ImportedCache;
+
 class DbResultCache : public ResultCache {
  public:
   explicit DbResultCache(cache::ImageStore& store);
   Result<std::optional<VertexResult>> Lookup(const std::string& key) override;
   Status Store(const std::string& key, const VertexResult& result) override;
   Result<std::unique_ptr<KeyLock>> Lock(const std::string& key) override;
+  // With --cache-from: a key missing here but in an imported cache is a lazy hit
+  // ("remote:<key>"), realized through the ImportedCache when needed.
+  void set_imported(ImportedCache* imported) { imported_ = imported; }
+  bool IsLazy(const Ref& r) const override;
+  Result<Ref> Realize(const std::string& key, const Ref& r) override;
 
  private:
   cache::ImageStore& store_;
   std::string locks_;
+  ImportedCache* imported_ = nullptr;
 };
 
 }  // namespace xbuild::solver::ops

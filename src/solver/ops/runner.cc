@@ -120,7 +120,10 @@ Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<R
   if (!src) return std::string();
   if (src->identifier.starts_with(kImageScheme)) {
     XB_ASSIGN(cache::ResolvedImage img, ResolveImage(src->identifier));
-    return img.record.digest.String();
+    // The image's config digest (its ID: the layers' diff_ids, env, ...), not its manifest's:
+    // the same image pulled from a registry, loaded from an archive or stored with other layer
+    // compressions gives the same keys, so caches made on one root serve another.
+    return img.record.config.String();
   }
   if (src->identifier.starts_with(kLocalScheme)) return ContextKey(v, *src);
   return Error(Code::kInvalidArgument, "source " + src->identifier + " is not supported yet");
