@@ -70,15 +70,17 @@ std::string CacheKey(const Vertex& v, const std::vector<std::string>& input_keys
 Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
   if (def.root.scratch()) return Ref{};
   std::vector<Node> nodes(def.vertices.size());
-  std::map<const Vertex*, size_t> index;
+  // Keyed by digest, not by pointer: Flatten keeps one of several equal vertices (two stages
+  // FROM one image, two COPYs from the context), and inputs may point at any of them.
+  std::map<core::Digest, size_t> index;
   for (size_t i = 0; i < def.vertices.size(); ++i) {
     nodes[i].vertex = def.vertices[i].get();
     nodes[i].kind = std::string(OpKind(def.vertices[i]->op));
-    index[def.vertices[i].get()] = i;
+    index[def.vertices[i]->digest] = i;
   }
   auto input_node = [&](const Output& o) -> size_t {
     if (o.scratch()) return kNone;
-    auto it = index.find(o.vertex.get());
+    auto it = index.find(o.vertex->digest);
     return it == index.end() ? kNone : it->second;
   };
   for (size_t i = 0; i < nodes.size(); ++i) {
