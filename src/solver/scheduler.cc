@@ -70,8 +70,8 @@ std::string CacheKey(const Vertex& v, const std::vector<std::string>& input_keys
 Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
   if (def.root.scratch()) return Ref{};
   std::vector<Node> nodes(def.vertices.size());
-  // Keyed by digest, not by pointer: Flatten keeps one of several equal vertices (two stages
-  // FROM one image, two COPYs from the context), and inputs may point at any of them.
+  // By digest, not by pointer: Flatten keeps one of several equal vertices (two stages FROM the
+  // same image), and the inputs of the others still point at the copies it dropped.
   std::map<core::Digest, size_t> index;
   for (size_t i = 0; i < def.vertices.size(); ++i) {
     nodes[i].vertex = def.vertices[i].get();
