@@ -3,9 +3,8 @@
 // is busybox-static with its applets, toolchain:local is scripts/make-toolchain-rootfs.sh's
 // rootfs (made once per test binary, and only when a test needs it). Each image is run and its
 // output checked, and its config read back with `xbuild inspect`.
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
@@ -51,7 +50,8 @@ class ExamplesTest : public ::testing::Test {
       ASSERT_EQ(::symlink("busybox", (rootfs + "/bin/" + app).c_str()), 0) << app;
     }
     testing::WriteTestFile(rootfs, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\n");
-    ToolOut imp = Xb({"import", "--change", "CMD [\"/bin/sh\"]", "--change", "ENV PATH=/bin", rootfs, "busybox:local"});
+    ToolOut imp = Xb({"import", "--change", "CMD [\"/bin/sh\"]", "--change", "ENV PATH=/bin",
+                      rootfs, "busybox:local"});
     ASSERT_EQ(imp.code, 0) << imp.err;
   }
 
@@ -61,8 +61,11 @@ class ExamplesTest : public ::testing::Test {
     if (!toolchain_dir_) {
       toolchain_dir_ = std::make_unique<testing::TempDir>();
       path = toolchain_dir_->Sub("rootfs");
-      auto r = core::RunProcess({"bash", std::string(XBUILD_SOURCE_DIR) + "/scripts/make-toolchain-rootfs.sh", path});
-      failure = !r.ok() ? r.error().ToString() : r->exit_code != 0 ? "exit " + std::to_string(r->exit_code) + ": " + r->err : "";
+      auto r = core::RunProcess(
+          {"bash", std::string(XBUILD_SOURCE_DIR) + "/scripts/make-toolchain-rootfs.sh", path});
+      failure = !r.ok()             ? r.error().ToString()
+                : r->exit_code != 0 ? "exit " + std::to_string(r->exit_code) + ": " + r->err
+                                    : "";
     }
     *error = failure;
     return path;
@@ -115,10 +118,15 @@ TEST_F(ExamplesTest, CMultistageCompilesInTheToolchainAndShipsOnlyTheBinary) {
   EXPECT_NE(b.err.find("primes below 30: 10 (sum 129, largest 29)"), std::string::npos) << b.err;
 
   // Its output: the sieve's figures, the USER's uid and the WORKDIR.
-  EXPECT_EQ(RunImage("primes:1"), "primes below 100: 25 (sum 1060, largest 97)\nprimes 1.0 running as uid 1000 in /data\n");
-  EXPECT_EQ(RunImage("primes:1", {"1000"}), "primes below 1000: 168 (sum 76127, largest 997)\nprimes 1.0 running as uid 1000 in /data\n");
+  EXPECT_EQ(
+      RunImage("primes:1"),
+      "primes below 100: 25 (sum 1060, largest 97)\nprimes 1.0 running as uid 1000 in /data\n");
+  EXPECT_EQ(
+      RunImage("primes:1", {"1000"}),
+      "primes below 1000: 168 (sum 76127, largest 997)\nprimes 1.0 running as uid 1000 in /data\n");
   // The HEALTHCHECK's command works in the image.
-  EXPECT_EQ(Xb({"run", "--rm", "--entrypoint", "/usr/local/bin/primes", "primes:1", "--check"}).code, 0);
+  EXPECT_EQ(
+      Xb({"run", "--rm", "--entrypoint", "/usr/local/bin/primes", "primes:1", "--check"}).code, 0);
 
   core::Json cfg = Config("primes:1");
   const core::Json& c = cfg["Config"];
@@ -140,16 +148,20 @@ TEST_F(ExamplesTest, CMultistageCompilesInTheToolchainAndShipsOnlyTheBinary) {
   // the image has no compiler.
   const core::Json& layers = cfg["RootFS"]["Layers"];
   EXPECT_EQ(layers[0], Config("busybox:local")["RootFS"]["Layers"][0]);
-  for (const auto& l : Config("toolchain:local")["RootFS"]["Layers"]) EXPECT_FALSE(Contains(layers, l)) << l;
-  ToolOut gcc = Xb({"run", "--rm", "--entrypoint", "/bin/sh", "primes:1", "-c", "ls /usr/bin/gcc /usr/lib/gcc 2>&1; echo done"});
+  for (const auto& l : Config("toolchain:local")["RootFS"]["Layers"])
+    EXPECT_FALSE(Contains(layers, l)) << l;
+  ToolOut gcc = Xb({"run", "--rm", "--entrypoint", "/bin/sh", "primes:1", "-c",
+                    "ls /usr/bin/gcc /usr/lib/gcc 2>&1; echo done"});
   EXPECT_EQ(gcc.code, 0) << gcc.err;
   EXPECT_EQ(gcc.out.find("/usr/bin/gcc\n"), std::string::npos) << gcc.out;
   EXPECT_NE(gcc.out.find("done\n"), std::string::npos) << gcc.out;
 
   // A build arg reaches the compiler: the binary is rebuilt and reports it.
-  ToolOut v2 = Xb({"build", "-t", "primes:2", "--build-arg", "VERSION=2.0", kExamples + "c-multistage"});
+  ToolOut v2 =
+      Xb({"build", "-t", "primes:2", "--build-arg", "VERSION=2.0", kExamples + "c-multistage"});
   ASSERT_EQ(v2.code, 0) << v2.err;
-  EXPECT_EQ(RunImage("primes:2", {"10"}), "primes below 10: 4 (sum 17, largest 7)\nprimes 2.0 running as uid 1000 in /data\n");
+  EXPECT_EQ(RunImage("primes:2", {"10"}),
+            "primes below 10: 4 (sum 17, largest 7)\nprimes 2.0 running as uid 1000 in /data\n");
 }
 
 TEST_F(ExamplesTest, HeredocsWriteScriptsAndFiles) {
@@ -175,9 +187,11 @@ TEST_F(ExamplesTest, HeredocsWriteScriptsAndFiles) {
   EXPECT_EQ(mode.out, "755\n") << mode.err;
 
   // A build arg reaches an expanding COPY heredoc only.
-  ToolOut hi = Xb({"build", "-t", "heredocs:2", "--build-arg", "GREETING=hi", kExamples + "heredocs"});
+  ToolOut hi =
+      Xb({"build", "-t", "heredocs:2", "--build-arg", "GREETING=hi", kExamples + "heredocs"});
   ASSERT_EQ(hi.code, 0) << hi.err;
-  EXPECT_EQ(RunImage("heredocs:2", {"cat", "greeting.txt", "literal.txt"}), "hi from a COPY heredoc\n${GREETING} stays literal\n");
+  EXPECT_EQ(RunImage("heredocs:2", {"cat", "greeting.txt", "literal.txt"}),
+            "hi from a COPY heredoc\n${GREETING} stays literal\n");
 }
 
 TEST_F(ExamplesTest, OnbuildTriggersRunInTheChildOnly) {
@@ -186,7 +200,8 @@ TEST_F(ExamplesTest, OnbuildTriggersRunInTheChildOnly) {
   ASSERT_EQ(base.code, 0) << base.err;
   core::Json bc = Config("onbuild-base:local")["Config"];
   EXPECT_EQ(bc["OnBuild"], core::Json::array({"ARG APP_NAME=unnamed", "COPY app.conf /app/app.conf",
-                                              "RUN echo \"configured ${APP_NAME} from $(wc -l < /app/app.conf) lines\" > /app/onbuild.txt"}))
+                                              "RUN echo \"configured ${APP_NAME} from $(wc -l < "
+                                              "/app/app.conf) lines\" > /app/onbuild.txt"}))
       << bc.dump();
   // The base ran none of its triggers.
   ToolOut none = Xb({"run", "--rm", "onbuild-base:local", "ls", "/app"});
@@ -200,13 +215,15 @@ TEST_F(ExamplesTest, OnbuildTriggersRunInTheChildOnly) {
             "child step saw: configured demo from 2 lines\n"
             "name=demo\nport=8080\n");
   core::Json cc = Config("onbuild-app:1")["Config"];
-  EXPECT_TRUE(!cc.contains("OnBuild") || cc["OnBuild"].is_null() || cc["OnBuild"].empty()) << "triggers are not inherited: " << cc.dump();
+  EXPECT_TRUE(!cc.contains("OnBuild") || cc["OnBuild"].is_null() || cc["OnBuild"].empty())
+      << "triggers are not inherited: " << cc.dump();
   EXPECT_EQ(cc["Labels"]["org.example.role"], "onbuild-base");
   EXPECT_EQ(cc["WorkingDir"], "/app");
   // The trigger's ARG default applies when no build arg is given.
   ToolOut plain = Xb({"build", "-t", "onbuild-app:2", dir});
   ASSERT_EQ(plain.code, 0) << plain.err;
-  EXPECT_EQ(RunImage("onbuild-app:2", {"cat", "/app/onbuild.txt"}), "configured unnamed from 2 lines\n");
+  EXPECT_EQ(RunImage("onbuild-app:2", {"cat", "/app/onbuild.txt"}),
+            "configured unnamed from 2 lines\n");
 }
 
 TEST_F(ExamplesTest, ArgsEnvExpandAndDockerignoreFilters) {
@@ -226,7 +243,8 @@ TEST_F(ExamplesTest, ArgsEnvExpandAndDockerignoreFilters) {
   EXPECT_TRUE(Contains(c["Env"], "APP_TAG=1.0")) << c["Env"].dump();
   for (const auto& e : c["Env"]) {
     std::string s = e.get<std::string>();
-    EXPECT_FALSE(s.starts_with("VERSION=") || s.starts_with("FLAVOR=") || s.starts_with("SUFFIX=")) << "a build arg kept in the image: " << s;
+    EXPECT_FALSE(s.starts_with("VERSION=") || s.starts_with("FLAVOR=") || s.starts_with("SUFFIX="))
+        << "a build arg kept in the image: " << s;
   }
   EXPECT_EQ(c["Labels"]["org.example.version"], "1.0");
   EXPECT_EQ(c["Labels"]["org.example.flavor"], "plain");
@@ -234,8 +252,8 @@ TEST_F(ExamplesTest, ArgsEnvExpandAndDockerignoreFilters) {
   EXPECT_EQ(c["WorkingDir"], "/opt/app-plain");
 
   // Overrides, the global VERSION included.
-  ToolOut o = Xb({"build", "-t", "args:2", "--build-arg", "VERSION=2.0", "--build-arg", "FLAVOR=fancy",
-                  "--build-arg", "SUFFIX=rc1", dir});
+  ToolOut o = Xb({"build", "-t", "args:2", "--build-arg", "VERSION=2.0", "--build-arg",
+                  "FLAVOR=fancy", "--build-arg", "SUFFIX=rc1", dir});
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_EQ(RunImage("args:2"),
             "tag=2.0-rc1 flavor=fancy suffix=rc1 home=/opt/app-fancy\n"
