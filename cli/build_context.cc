@@ -10,6 +10,8 @@
 
 #include "core/fs.h"
 #include "core/path.h"
+#include "frontend/source_url.h"
+#include "solver/ops/git_source.h"
 
 namespace xbuild::cli {
 
@@ -85,12 +87,14 @@ Result<std::string> ReadStdinDockerfile() {
   return core::ReadFd(0, kMaxDockerfile).Context("read the Dockerfile from stdin");
 }
 
-// An archive (from a file, or spooled stdin) extracted; the Dockerfile is -f inside it, or
-// stdin when -f is "-".
-Result<BuildInput> FromArchive(std::unique_ptr<solver::ops::ContextDir> dir,
-                               const std::string& file_flag, const InterruptScope& interrupt) {
+// A context made under the state root (an extracted archive, spooled stdin, a git checkout:
+// `context` is in `dir`); the Dockerfile is -f inside it, or stdin when -f is "-". `what` names
+// the context in errors.
+Result<BuildInput> FromOwnedDir(std::unique_ptr<solver::ops::ContextDir> dir,
+                                const std::string& context, const std::string& what,
+                                const std::string& file_flag, const InterruptScope& interrupt) {
   BuildInput in;
-  in.context_dir = dir->context();
+  in.context_dir = context;
   if (file_flag == "-") {
     XB_ASSIGN(in.dockerfile_text, ReadStdinDockerfile());
     in.dockerfile_path = "-";
@@ -101,7 +105,7 @@ Result<BuildInput> FromArchive(std::unique_ptr<solver::ops::ContextDir> dir,
     if (!text.ok()) {
       if (text.error().sys_errno() == ENOENT) {
         return Error(Code::kNotFound,
-                     "the context archive has no " + rel + " (-f names a path inside it)");
+                     what + " has no " + rel + " (-f names a path inside it)");
       }
       return std::move(text).error().Context("read Dockerfile");
     }
@@ -136,11 +140,47 @@ Result<BuildInput> FromDirectory(const std::string& path, const std::string& fil
   return in;
 }
 
+// `xbuild build URL#ref:subdir`: a git URL (source_url.h; file:// included, since whoever runs
+// the build names it), or a local repository path ending in .git, with or without a fragment.
+// A directory named x.git that is not a repository stays a directory context.
+bool IsGitContext(const std::string& path) {
+  if (frontend::IsGitUrl(path)) return true;
+  std::string repo = path.substr(0, path.find('#'));
+  if (!repo.ends_with(".git") && !repo.ends_with(".git/")) return false;
+  return core::Exists(core::JoinPath(repo, "HEAD")) || core::Exists(core::JoinPath(repo, ".git"));
+}
+
+Result<BuildInput> FromGit(Cli& cli, const std::string& path, const std::string& file_flag) {
+  solver::ops::GitSpec spec;
+  if (frontend::IsGitUrl(path)) {
+    XB_ASSIGN(frontend::GitRef ref, frontend::ParseGitRef(path));
+    spec.remote = ref.remote;
+    spec.ref = ref.ref;
+    spec.subdir = ref.subdir;
+  } else {  // a local path: parsed as the file:// URL it stands for
+    XB_ASSIGN(frontend::GitRef ref, frontend::ParseGitRef("file://" + path));
+    spec.remote = path.substr(0, path.find('#'));
+    spec.ref = ref.ref;
+    spec.subdir = ref.subdir;
+  }
+  // Opening the store first runs the cleanup of what killed builds left there.
+  auto store = cli.Store();
+  if (!store.ok()) return std::move(store).error();
+  InterruptScope interrupt;
+  XB_ASSIGN_CTX(solver::ops::GitCheckout co,
+                solver::ops::CheckoutGit(cli.ctx().root, spec, &g_interrupted),
+                "unable to prepare context");
+  XB_TRY(interrupt.Check());
+  std::string context = co.root;
+  return FromOwnedDir(std::move(co.dir), context, "the git context " + path, file_flag, interrupt);
+}
+
 }  // namespace
 
 Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path, const std::string& file_flag) {
   struct stat st;
   bool from_stdin = path == "-";
+  if (!from_stdin && IsGitContext(path)) return FromGit(cli, path, file_flag);
   if (!from_stdin) {
     if (::stat(path.c_str(), &st) != 0) return core::SysError("unable to prepare context: " + path);
     if (S_ISDIR(st.st_mode)) return FromDirectory(path, file_flag);
@@ -164,7 +204,10 @@ Result<BuildInput> LoadBuildInput(Cli& cli, const std::string& path, const std::
   XB_ASSIGN_CTX(bool extracted, dir->Extract(file.get()),
                 "extract the build context " + (from_stdin ? "from stdin" : path));
   XB_TRY(interrupt.Check());
-  if (extracted) return FromArchive(std::move(dir), file_flag, interrupt);
+  if (extracted) {
+    std::string context = dir->context();
+    return FromOwnedDir(std::move(dir), context, "the context archive", file_flag, interrupt);
+  }
   if (!from_stdin) {
     return Error(Code::kInvalidArgument,
                  "unable to prepare context: " + path +

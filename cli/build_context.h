@@ -9,6 +9,10 @@
 //                     Dockerfile), or "-" (stdin); its own .dockerignore applies
 //   -                 stdin: a tar archive, taken as a file is; anything else is the
 //                     Dockerfile, and the build has no context (a COPY from it fails)
+//   URL#ref:subdir    a git repository (https://….git, git://, ssh://, git@host:path, file://,
+//                     or a local path ending in .git): checked out under the state root
+//                     (solver/ops/git_source.h), the context is its subdir; -f names a path
+//                     inside that (default Dockerfile)
 #pragma once
 
 #include <memory>

@@ -9,6 +9,7 @@
 #include "core/path.h"
 #include "core/strings.h"
 #include "frontend/shell_lex.h"
+#include "frontend/source_url.h"
 
 namespace xbuild::frontend {
 
@@ -244,6 +245,8 @@ class Lowerer {
   void AddHistory(StageState& st, const std::string& created_by, bool empty_layer);
   Result<Output> ContextSource(const std::vector<std::string>& includes);
   Output ImageSource(const image::Reference& ref, const image::Platform& p, std::string name);
+  Result<Output> UrlSource(const std::string& url, const CopyCmd& c, const std::string& checksum,
+                           const std::string& where, std::string* copy_src);
   std::string StepName(StageState& st, const std::string& text);
 
   const Dockerfile& df_;
@@ -392,6 +395,58 @@ Output Lowerer::ImageSource(const image::Reference& ref, const image::Platform& 
   src.attrs["image.platform"] = p.String();
   solver::VertexMeta meta;
   meta.description = std::move(name);
+  return solver::MakeVertex(src, {}, meta);
+}
+
+// ADD <url>: a source of its own that the FileOp copies from, as dockerfile2llb lowers it: an
+// http source holding one file (copied by its name), or a git checkout (its whole tree, "/").
+// The URL is the progress name; the fetch itself happens in the runner.
+Result<Output> Lowerer::UrlSource(const std::string& url, const CopyCmd& c,
+                                  const std::string& checksum, const std::string& where,
+                                  std::string* copy_src) {
+  solver::SourceOp src;
+  solver::VertexMeta meta;
+  meta.description = url;
+  if (IsGitUrl(url)) {
+    auto g = ParseGitRef(url);
+    if (!g.ok()) return Error(Code::kInvalidArgument, where + g.error().message());
+    // A file:// repository is a directory of this machine outside the context: a Dockerfile
+    // must not be able to read it. Whoever runs the build can name it as the context.
+    if (g->local) {
+      return Error(Code::kInvalidArgument,
+                   where + url + ": ADD does not read file:// repositories (they are outside " +
+                       "the build context); build from it as a git context instead");
+    }
+    if (!checksum.empty() &&
+        (checksum.size() > 64 || !std::all_of(checksum.begin(), checksum.end(), [](char ch) {
+          return std::isxdigit(static_cast<unsigned char>(ch));
+        }))) {
+      return Error(Code::kInvalidArgument,
+                   where + "--checksum of a git source is a commit id (hex), got " + checksum);
+    }
+    std::string shown = g->remote.find("://") == std::string::npos
+                            ? g->remote
+                            : g->remote.substr(g->remote.find("://") + 3);
+    src.identifier = "git://" + shown + (g->ref.empty() ? "" : "#" + g->ref);
+    src.attrs["git.fullurl"] = g->remote;
+    if (!g->ref.empty()) src.attrs["git.ref"] = g->ref;
+    if (!g->subdir.empty()) src.attrs["git.subdir"] = g->subdir;
+    if (c.keep_git_dir) src.attrs["git.keepgitdir"] = "true";
+    if (!checksum.empty()) src.attrs["git.checksum"] = core::ToLower(checksum);
+    *copy_src = "/";
+  } else {
+    if (!checksum.empty()) {
+      auto d = core::Digest::Parse(checksum);
+      if (!d.ok()) {
+        return Error(Code::kInvalidArgument,
+                     where + "invalid --checksum " + checksum + ": want sha256:<64 hex digits>");
+      }
+      src.attrs["http.checksum"] = d->String();
+    }
+    src.identifier = url;
+    *copy_src = UrlFilename(url);
+    src.attrs["http.filename"] = *copy_src;
+  }
   return solver::MakeVertex(src, {}, meta);
 }
 
@@ -628,12 +683,24 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
         } else if constexpr (std::is_same_v<T, CopyCmd>) {
           XB_ASSIGN(std::string dest, Expand(c.dest, env, line, kw));
           std::vector<std::string> sources;
+          std::string checksum;
+          if (!c.checksum.empty()) {
+            XB_ASSIGN(checksum, Expand(c.checksum, env, line, kw));
+          }
+          auto is_url = [&](const std::string& s) { return IsHttpUrl(s) || IsGitUrl(s); };
           for (auto& s : c.sources) {
             if (FindHeredoc(c.heredocs, s)) {
               sources.push_back(s);
               continue;
             }
             XB_ASSIGN(std::string e, Expand(s, env, line, kw));
+            if (is_url(e) && (!c.is_add || !c.from.empty())) {
+              return Error(Code::kInvalidArgument, where + "source can't be a URL for " + kw);
+            }
+            if (!checksum.empty() && !is_url(e)) {
+              return Error(Code::kInvalidArgument,
+                           where + "checksum can't be specified for non-HTTP(S) sources: " + e);
+            }
             sources.push_back(e);
           }
           std::string workdir = cc.working_dir.empty() ? "/" : cc.working_dir;
@@ -673,7 +740,7 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
           } else {
             std::vector<std::string> includes;
             for (auto& s : sources)
-              if (!FindHeredoc(c.heredocs, s) && s.find("://") == std::string::npos) includes.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
+              if (!FindHeredoc(c.heredocs, s) && !is_url(s)) includes.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
             // Only heredocs (or URLs): nothing is read from the context, so the step neither
             // depends on it nor needs one (`xbuild build - < Dockerfile`).
             if (!includes.empty()) {
@@ -700,11 +767,17 @@ Status Lowerer::Dispatch(StageState& st, const Instruction& inst) {
             solver::CopyAction cp;
             cp.src_input = 1;
             cp.src = s;
+            if (is_url(s)) {
+              XB_ASSIGN(Output remote, UrlSource(s, c, checksum, where, &cp.src));
+              inputs.push_back(remote);
+              cp.src_input = static_cast<int>(inputs.size()) - 1;
+            }
             cp.dest = abs_dest;
             cp.chown = chown;
             cp.chmod = c.chmod;
             cp.exclude_patterns = c.excludes;
-            cp.attempt_unpack = c.is_add && c.unpack.value_or(true) && c.from.empty();
+            // A remote archive is not unpacked (BuildKit's rule), only a context one.
+            cp.attempt_unpack = c.is_add && c.unpack.value_or(true) && c.from.empty() && !is_url(s);
             cp.timestamp = opts_.source_date_epoch;
             if (c.parents) {
               cp.parents = true;

@@ -13,10 +13,29 @@
 #include <thread>
 #include <vector>
 
+#include "core/strings.h"
 #include "integration/registry_fixture.h"
 #include "unit/test_util.h"
 
 namespace xbuild::testing {
+
+// Plain progress prints a step as "#N <description>", then "#N CACHED" when it was cached.
+// `text` is matched at the end of the description ("COPY a.txt /a.txt"), so the stage prefix
+// may vary.
+inline bool StepCached(const std::string& err, const std::string& text) {
+  std::vector<std::string> lines = core::Split(err, '\n');
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    size_t sp = l.find(' ');
+    if (!l.starts_with('#') || sp == std::string::npos || !l.ends_with(text)) continue;
+    if (lines[i + 1] == l.substr(0, sp) + " CACHED") return true;
+  }
+  return false;
+}
+
+inline bool StepRan(const std::string& err, const std::string& text) {
+  return err.find(text + "\n") != std::string::npos && !StepCached(err, text);
+}
 
 class BuildTest : public ::testing::Test {
  protected:

@@ -25,6 +25,8 @@ namespace {
 
 using testing::ReadTestFile;
 using testing::RunTool;
+using testing::StepCached;
+using testing::StepRan;
 using testing::ToolOut;
 using testing::WriteTestFile;
 
@@ -99,23 +101,6 @@ class CliBuildContextTest : public testing::BuildTest {
     return n;
   }
 };
-
-// Plain progress prints a step as "#N <description>", then "#N CACHED" when it was cached.
-// `text` is matched inside the description ("COPY a.txt /a.txt"), so the stage prefix may vary.
-bool StepCached(const std::string& err, const std::string& text) {
-  std::vector<std::string> lines = core::Split(err, '\n');
-  for (size_t i = 0; i + 1 < lines.size(); ++i) {
-    const std::string& l = lines[i];
-    size_t sp = l.find(' ');
-    if (!l.starts_with('#') || sp == std::string::npos || !l.ends_with(text)) continue;
-    if (lines[i + 1] == l.substr(0, sp) + " CACHED") return true;
-  }
-  return false;
-}
-
-bool StepRan(const std::string& err, const std::string& text) {
-  return err.find(text + "\n") != std::string::npos && !StepCached(err, text);
-}
 
 TEST_F(CliBuildContextTest, ATarArchiveIsAContext) {
   WriteTestFile(

@@ -1,9 +1,10 @@
 // Build contexts that are not a directory: a tar archive (plain, gzip, bzip2, xz or zstd, told
 // by its content), from a file or from stdin, extracted for the length of one build into a
-// private directory under the state root:
+// private directory under the state root (also where a git context or ADD's git source is
+// checked out and ADD's URL downloads land, git_source.h and http_source.h):
 //
 //   contexts/<id>/owner.json   the owning xbuild process (exec::WriteOwner)
-//   contexts/<id>/ctx/         the extracted context
+//   contexts/<id>/ctx/         the extracted context (a clone; a download)
 //   contexts/<id>/stdin        stdin, kept while it is told apart (a tar, or a Dockerfile)
 //
 // Extraction is UnpackArchive's (ADD's): every write resolves inside ctx/, names climbing out

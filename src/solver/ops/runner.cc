@@ -84,6 +84,13 @@ std::string ProcessFailure(const std::vector<std::string>& args, int exit_code) 
   return "process \"" + cmd + "\" did not complete successfully: exit code: " + std::to_string(exit_code);
 }
 
+BuildRunner::BuildRunner(cache::ImageStore& store, exec::Snapshotter& snaps, RunnerOptions opts)
+    : store_(store), snaps_(snaps), opts_(std::move(opts)) {
+  if (!opts_.http) own_http_ = std::make_unique<registry::CurlTransport>(registry::TransportOptions{});
+  http_ = std::make_unique<HttpSource>(opts_.http ? *opts_.http : *own_http_, store_.root());
+  git_ = std::make_unique<GitSource>(store_.root());
+}
+
 Result<cache::ResolvedImage> BuildRunner::ResolveImage(const std::string& identifier) {
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -126,6 +133,8 @@ Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<R
     return img.record.config.String();
   }
   if (src->identifier.starts_with(kLocalScheme)) return ContextKey(v, *src);
+  if (IsGitSource(*src)) return git_->Key(v.digest, *src, nullptr);
+  if (IsHttpSource(*src)) return http_->Key(v.digest, *src, nullptr);
   return Error(Code::kInvalidArgument, "source " + src->identifier + " is not supported yet");
 }
 
@@ -133,6 +142,7 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
                                       const CancelToken& cancel) {
   if (const auto* src = std::get_if<SourceOp>(&v.op)) {
     if (src->identifier.starts_with(kLocalScheme)) return RunContext(v, *src, cancel);
+    if (IsGitSource(*src) || IsHttpSource(*src)) return RunRemote(v, *src, cancel);
     XB_ASSIGN(cache::ResolvedImage img, ResolveImage(src->identifier));
     XB_ASSIGN(std::string id, snaps_.FromImage(img));
     return VertexResult{{Ref{id}}};
@@ -192,6 +202,16 @@ Result<VertexResult> BuildRunner::RunContext(const Vertex& v, const SourceOp& sr
   }
   XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
     return TransferContext(opts_.context_dir, *m, mount, cancel.flag());
+  }));
+  return VertexResult{{Ref{id}}};
+}
+
+// ADD <url>: what the source's key fetched (or a new fetch), into a new snapshot of its own.
+Result<VertexResult> BuildRunner::RunRemote(const Vertex& v, const SourceOp& src,
+                                            const CancelToken& cancel) {
+  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
+    if (IsGitSource(src)) return git_->Snapshot(v.digest, src, mount, cancel.flag());
+    return http_->Snapshot(v.digest, src, mount, cancel.flag());
   }));
   return VertexResult{{Ref{id}}};
 }

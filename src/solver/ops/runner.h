@@ -10,6 +10,9 @@
 //   Exec (RUN)           -> a new snapshot over the rootfs input, mounted, the process run in
 //                           the sandbox (exec::Run), then committed; a non-zero exit fails the
 //                           step with Docker's message
+//   Source http(s)://    -> ADD <url>: one downloaded file (http_source.h); content key = its
+//                           sha256, or the --checksum
+//   Source git://        -> ADD <git url>: a checkout (git_source.h); content key = the commit
 //   File (COPY, WORKDIR) -> a new snapshot over input 0, the actions applied to its mount
 // Outputs are snapshot ids (Ref), which the exporter turns into layers.
 #pragma once
@@ -26,6 +29,8 @@
 #include "registry/client.h"
 #include "solver/ops/checksum_cache.h"
 #include "solver/ops/context_tree.h"
+#include "solver/ops/git_source.h"
+#include "solver/ops/http_source.h"
 #include "solver/ops/run_mounts.h"
 #include "solver/scheduler.h"
 
@@ -45,12 +50,12 @@ struct RunnerOptions {
   StepOutputFn output;
   core::Logger* log = nullptr;
   RunMountSources mount_sources;  // --secret, --ssh
+  registry::Transport* http = nullptr;  // ADD <url>; null: a CurlTransport of the runner's own
 };
 
 class BuildRunner : public OpRunner {
  public:
-  BuildRunner(cache::ImageStore& store, exec::Snapshotter& snaps, RunnerOptions opts)
-      : store_(store), snaps_(snaps), opts_(std::move(opts)) {}
+  BuildRunner(cache::ImageStore& store, exec::Snapshotter& snaps, RunnerOptions opts);
 
   Result<std::string> ContentKey(const Vertex& v, const std::vector<Ref>& inputs) override;
   Result<VertexResult> Run(const Vertex& v, const std::vector<Ref>& inputs, const std::string& cache_key,
@@ -66,6 +71,7 @@ class BuildRunner : public OpRunner {
   Result<VertexResult> RunMerge(const std::vector<Ref>& inputs);
   Result<std::string> ContextKey(const Vertex& v, const SourceOp& src);
   Result<VertexResult> RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
+  Result<VertexResult> RunRemote(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
   ChecksumCache& Checksums();
 
   cache::ImageStore& store_;
@@ -76,6 +82,9 @@ class BuildRunner : public OpRunner {
   std::unique_ptr<ChecksumCache> checksums_;             // guarded by mu_ (created once)
   // What ContentKey checksummed for each context source, for its Run to copy.
   std::map<core::Digest, std::shared_ptr<const ContextManifest>> manifests_;  // guarded by mu_
+  std::unique_ptr<registry::Transport> own_http_;  // when opts_.http is null
+  std::unique_ptr<HttpSource> http_;
+  std::unique_ptr<GitSource> git_;
 };
 
 // Docker's message for a failed RUN: `process "/bin/sh -c false" did not complete
