@@ -88,6 +88,21 @@ core::Result<cache::ImageStore*> Cli::Store() {
   return store_.get();
 }
 
+core::Result<exec::Containers*> Cli::Containers() {
+  if (!containers_) {
+    XB_ASSIGN(cache::ImageStore * store, Store());
+    snapshots_ = std::make_unique<exec::Snapshotter>(*store);
+    containers_ = std::make_unique<exec::Containers>(ctx_.root, *snapshots_);
+  }
+  return containers_.get();
+}
+
+void WriteToStdio(int stream, std::string_view data) {
+  std::FILE* out = stream == 2 ? stderr : stdout;
+  std::fwrite(data.data(), 1, data.size(), out);
+  std::fflush(out);
+}
+
 int Cli::Fail(const core::Error& e, int code) {
   std::fprintf(stderr, "Error: %s\n", e.ToString().c_str());
   return code;

@@ -11,6 +11,8 @@
 #include "cli/flags.h"
 #include "core/context.h"
 #include "core/log.h"
+#include "exec/container.h"
+#include "exec/snapshot.h"
 
 namespace xbuild::cli {
 
@@ -30,6 +32,8 @@ class Cli {
   core::Status Setup();
 
   core::Result<cache::ImageStore*> Store();
+  // The kept containers of the state root (opens the store).
+  core::Result<exec::Containers*> Containers();
   core::Context& ctx() { return ctx_; }
   core::Logger& log() { return logger_; }
 
@@ -46,6 +50,8 @@ class Cli {
   core::Context ctx_;
   bool setup_done_ = false;
   std::unique_ptr<cache::ImageStore> store_;
+  std::unique_ptr<exec::Snapshotter> snapshots_;
+  std::unique_ptr<exec::Containers> containers_;
 };
 
 // Parses `args` with `flags` plus the global flags; on error prints it and returns false.
@@ -80,6 +86,20 @@ int RunPush(Cli&, const std::vector<std::string>&);
 int RunLogin(Cli&, const std::vector<std::string>&);
 int RunLogout(Cli&, const std::vector<std::string>&);
 int RunManifest(Cli&, const std::vector<std::string>&);
+int RunPs(Cli&, const std::vector<std::string>&);
+int RunLogs(Cli&, const std::vector<std::string>&);
+int RunStop(Cli&, const std::vector<std::string>&);
+int RunKill(Cli&, const std::vector<std::string>&);
+int RunStart(Cli&, const std::vector<std::string>&);
+int RunRestart(Cli&, const std::vector<std::string>&);
+int RunRm(Cli&, const std::vector<std::string>&);
+int RunExec(Cli&, const std::vector<std::string>&);
+int RunContainerPrune(Cli&, const std::vector<std::string>&);
+// The hidden monitor of a detached container (cli/container_monitor.cc).
+int RunMonitor(Cli&, const std::vector<std::string>&);
+
+// Writes a container's output chunk to our stdout (stream 1) or stderr (2), flushed.
+void WriteToStdio(int stream, std::string_view data);
 
 // Formatting helpers shared by commands (Docker's go-units conventions).
 std::string HumanSize(double bytes);           // "4.26MB"

@@ -1,7 +1,9 @@
-// xbuild inspect [-f FORMAT] IMAGE [IMAGE...]: Docker's image inspect JSON.
+// xbuild inspect [-f FORMAT] [--type image|container] NAME|ID...: Docker's image inspect JSON,
+// or its container inspect JSON (container_format.h) for a name that is not an image.
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "cli/container_format.h"
 #include "cli/template.h"
 #include "core/json.h"
 
@@ -106,12 +108,13 @@ core::OrderedJson InspectJson(const cache::ResolvedImage& img) {
 int RunInspect(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.String("format", 'f', "", "Format output using a Go-style template ({{.Field}}, {{json .Field}}) or json");
-  f.String("type", 0, "", "Only inspect objects of the given type (image)");
+  f.String("type", 0, "", "Only inspect objects of the given type (image, container)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]", args, pos, code, 1)) return code;
-  if (f.Changed("type") && f.GetString("type") != "image") {
-    return cli.UsageError("inspect", "unsupported --type \"" + f.GetString("type") + "\": only image objects exist yet");
+  const std::string& type = f.GetString("type");
+  if (!type.empty() && type != "image" && type != "container") {
+    return cli.UsageError("inspect", "unsupported --type \"" + type + "\": want image or container");
   }
   const std::string& format = f.GetString("format");
   Template tmpl;
@@ -125,13 +128,22 @@ int RunInspect(Cli& cli, const std::vector<std::string>& args) {
   core::OrderedJson all = core::OrderedJson::array();
   int rc = kExitOk;
   for (auto& name : pos) {
-    auto img = (*store)->Resolve(name);
-    if (!img.ok()) {
-      std::fprintf(stderr, "Error: No such object: %s\n", name.c_str());
-      rc = kExitError;
-      continue;
+    core::OrderedJson j;
+    auto img = type == "container" ? core::Result<cache::ResolvedImage>(core::Error(core::Code::kNotFound, name))
+                                   : (*store)->Resolve(name);
+    if (img.ok()) {
+      j = InspectJson(*img);
+    } else {
+      auto containers = type == "image" ? core::Result<exec::Containers*>(core::Error(core::Code::kNotFound, name))
+                                        : cli.Containers();
+      auto ctr = containers.ok() ? (*containers)->Find(name) : core::Result<exec::ContainerRecord>(containers.error());
+      if (!ctr.ok()) {
+        std::fprintf(stderr, "Error: No such object: %s\n", name.c_str());
+        rc = kExitError;
+        continue;
+      }
+      j = InspectContainerJson(*ctr);
     }
-    core::OrderedJson j = InspectJson(*img);
     if (!format.empty() && format != "json") {
       auto out = tmpl.Execute(core::Json::parse(j.dump()));
       if (!out.ok()) return cli.Fail(out.error());

@@ -1,8 +1,7 @@
-// xbuild run [OPTIONS] IMAGE [COMMAND] [ARG...]
-// A first, foreground `docker run`: the image's filesystem as an overlay snapshot, the process
-// run in the same sandbox as RUN steps, its output on our stdout/stderr, its exit code ours.
-// The container's writable layer is always removed at the end (as with --rm); detached
-// containers and the other container commands come later.
+// xbuild run [OPTIONS] IMAGE [COMMAND] [ARG...]: a kept container (exec/container.h) made from
+// the image, run in the foreground (this process is its monitor: output on our stdout/stderr
+// and in its log, its exit code ours) or, with -d, by a detached monitor (container_monitor.h),
+// printing its id. --rm removes it when it ends.
 #include <signal.h>
 
 #include <atomic>
@@ -10,8 +9,11 @@
 #include <cstdlib>
 
 #include "cli/cli.h"
+#include "cli/container_monitor.h"
 #include "cli/registry_util.h"
-#include "exec/sandbox.h"
+#include "core/fs.h"
+#include "core/strings.h"
+#include "exec/container.h"
 #include "exec/snapshot.h"
 
 namespace xbuild::cli {
@@ -22,16 +24,55 @@ std::atomic<bool> g_run_cancel{false};
 
 void OnRunSignal(int) { g_run_cancel.store(true); }
 
+// Sets K=V in env, replacing an earlier value of K (Docker's precedence: image ENV, then
+// --env-file, then -e). A bare K takes its value from our environment, or is dropped.
+void SetEnv(std::vector<std::string>& env, const std::string& entry) {
+  std::string kv = entry;
+  if (kv.find('=') == std::string::npos) {
+    const char* v = std::getenv(kv.c_str());
+    if (!v) return;
+    kv += std::string("=") + v;
+  }
+  std::string key = kv.substr(0, kv.find('=') + 1);
+  std::erase_if(env, [&](const std::string& e) { return e.starts_with(key); });
+  env.push_back(kv);
+}
+
+core::Status ReadEnvFile(const std::string& path, std::vector<std::string>& env) {
+  XB_ASSIGN(std::string text, core::ReadFile(path, 1 << 20));
+  for (const std::string& raw : core::Split(text, '\n')) {
+    std::string line = core::Trim(raw);
+    if (line.empty() || line[0] == '#') continue;
+    SetEnv(env, line);
+  }
+  return core::Ok();
+}
+
+core::Result<cache::ResolvedImage> ResolveOrPull(Cli& cli, cache::ImageStore& store, const std::string& name) {
+  auto img = store.Resolve(name);
+  if (img.ok() || img.error().code() != core::Code::kNotFound) return img;
+  XB_ASSIGN(image::Reference ref, image::ParseReference(name));
+  std::fprintf(stderr, "Unable to find image '%s' locally\n", ref.Familiar().c_str());
+  XB_ASSIGN(auto reg, OpenRegistry(cli));
+  XB_ASSIGN(auto pulled, reg.client->Pull(store, ref, image::HostPlatform(), nullptr));
+  return store.Load(pulled.record);
+}
+
 }  // namespace
 
 int RunRun(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.set_stop_at_positional(true);
-  f.Bool("rm", 0, "Automatically remove the container when it exits (always done today)");
+  f.Bool("detach", 'd', "Run container in background and print container ID");
+  f.String("name", 0, "", "Assign a name to the container");
+  f.Bool("rm", 0, "Automatically remove the container when it exits");
   f.List("env", 'e', "Set environment variables");
+  f.List("env-file", 0, "Read in a file of environment variables");
   f.String("workdir", 'w', "", "Working directory inside the container");
   f.String("user", 'u', "", "Username or UID (format: <name|uid>[:<group|gid>])");
   f.String("entrypoint", 0, "", "Overwrite the default ENTRYPOINT of the image");
+  f.String("stop-signal", 0, "", "Signal to stop the container");
+  f.String("stop-timeout", 0, "", "Timeout (in seconds) to stop a container");
   f.String("network", 0, "host", "Connect a container to a network (host, none)");
   f.String("hostname", 'h', "", "Container host name");
   f.Bool("read-only", 0, "Mount the container's root filesystem as read only");
@@ -42,86 +83,76 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   if (network != "host" && network != "none") {
     return cli.UsageError("run", "--network " + network + ": only host and none are available");
   }
+  exec::ContainerRecord rec;
+  if (f.Changed("stop-timeout")) {
+    char* end = nullptr;
+    long t = std::strtol(f.GetString("stop-timeout").c_str(), &end, 10);
+    if (*end != '\0' || f.GetString("stop-timeout").empty()) {
+      return cli.UsageError("run", "invalid argument \"" + f.GetString("stop-timeout") + "\" for \"--stop-timeout\" flag");
+    }
+    rec.stop_timeout = static_cast<int>(t);
+  }
   auto store = cli.Store();
   if (!store.ok()) return cli.Fail(store.error(), kExitUsage);
-  auto img = (*store)->Resolve(pos[0]);
-  if (!img.ok() && img.error().code() == core::Code::kNotFound) {
-    auto ref = image::ParseReference(pos[0]);
-    if (!ref.ok()) return cli.Fail(ref.error(), kExitUsage);
-    std::fprintf(stderr, "Unable to find image '%s' locally\n", ref->Familiar().c_str());
-    auto reg = OpenRegistry(cli);
-    if (!reg.ok()) return cli.Fail(reg.error(), kExitUsage);
-    auto pulled = reg->client->Pull(**store, *ref, image::HostPlatform(), nullptr);
-    if (!pulled.ok()) return cli.Fail(pulled.error(), kExitUsage);
-    img = (*store)->Load(pulled->record);
-  }
+  auto img = ResolveOrPull(cli, **store, pos[0]);
   if (!img.ok()) return cli.Fail(img.error(), kExitUsage);
   const image::ContainerConfig& cc = img->config.config;
 
-  std::vector<std::string> argv;
   if (f.Changed("entrypoint")) {
-    if (!f.GetString("entrypoint").empty()) argv.push_back(f.GetString("entrypoint"));
+    if (!f.GetString("entrypoint").empty()) rec.entrypoint = {f.GetString("entrypoint")};
   } else if (cc.entrypoint) {
-    argv = *cc.entrypoint;
+    rec.entrypoint = *cc.entrypoint;
   }
   if (pos.size() > 1) {
-    argv.insert(argv.end(), pos.begin() + 1, pos.end());
-  } else if (cc.cmd && !(f.Changed("entrypoint"))) {
-    argv.insert(argv.end(), cc.cmd->begin(), cc.cmd->end());
+    rec.cmd.assign(pos.begin() + 1, pos.end());
+  } else if (cc.cmd && !f.Changed("entrypoint")) {
+    rec.cmd = *cc.cmd;  // --entrypoint drops the image's CMD, as in Docker
   }
-  if (argv.empty()) {
+  rec.process.args = rec.entrypoint;
+  rec.process.args.insert(rec.process.args.end(), rec.cmd.begin(), rec.cmd.end());
+  if (rec.process.args.empty()) {
     return cli.Fail(core::Error(core::Code::kInvalidArgument, "run " + pos[0] + ": no command specified"), kExitUsage);
   }
-  exec::RunRequest req;
-  req.root = cli.ctx().root;
-  req.process.args = argv;
-  req.process.env = cc.env;
-  for (const auto& e : f.GetList("env")) {
-    if (e.find('=') != std::string::npos) {
-      req.process.env.push_back(e);
-    } else if (const char* v = std::getenv(e.c_str())) {
-      req.process.env.push_back(e + "=" + v);
-    }
+  rec.process.env = cc.env;
+  for (const auto& file : f.GetList("env-file")) {
+    if (auto s = ReadEnvFile(file, rec.process.env); !s.ok()) return cli.Fail(s.error(), kExitUsage);
   }
-  req.process.cwd = f.Changed("workdir") ? f.GetString("workdir") : (cc.working_dir.empty() ? "/" : cc.working_dir);
-  req.process.user = f.Changed("user") ? f.GetString("user") : cc.user;
-  req.sandbox.network = network == "none" ? exec::Network::kNone : exec::Network::kHost;
-  req.sandbox.hostname = f.GetString("hostname");
-  req.sandbox.readonly_rootfs = f.GetBool("read-only");
-  req.output = [](int stream, std::string_view data) {
-    std::FILE* out = stream == 2 ? stderr : stdout;
-    std::fwrite(data.data(), 1, data.size(), out);
-    std::fflush(out);
-  };
-  req.cancel = &g_run_cancel;
-  req.log = cli.ctx().log;
+  for (const auto& e : f.GetList("env")) SetEnv(rec.process.env, e);
+  rec.process.cwd = f.Changed("workdir") ? f.GetString("workdir") : (cc.working_dir.empty() ? "/" : cc.working_dir);
+  rec.process.user = f.Changed("user") ? f.GetString("user") : cc.user;
+  rec.image = pos[0];
+  rec.image_id = img->record.config.String();
+  rec.name = f.GetString("name");
+  rec.network = network == "none" ? exec::Network::kNone : exec::Network::kHost;
+  rec.hostname = f.GetString("hostname");
+  rec.read_only = f.GetBool("read-only");
+  rec.auto_remove = f.GetBool("rm");
+  if (f.Changed("stop-signal")) {
+    rec.stop_signal = f.GetString("stop-signal");
+  } else if (!cc.stop_signal.empty()) {
+    rec.stop_signal = cc.stop_signal;
+  }
 
+  auto containers = cli.Containers();
+  if (!containers.ok()) return cli.Fail(containers.error(), kExitUsage);
   exec::Snapshotter snaps(**store);
   auto base = snaps.FromImage(*img);
   if (!base.ok()) return cli.Fail(base.error(), kExitUsage);
-  auto id = snaps.Prepare(*base);
-  if (!id.ok()) return cli.Fail(id.error(), kExitUsage);
-  auto mount = snaps.Mount(*id);
-  core::Result<int> rc = mount.ok() ? core::Result<int>(0) : core::Result<int>(mount.error());
-  if (mount.ok()) {
-    req.sandbox.rootfs = *mount;
-    struct sigaction sa {};
-    sa.sa_handler = OnRunSignal;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
-    rc = exec::Run(req);
+  if (auto s = (*containers)->Create(rec, *base); !s.ok()) return cli.Fail(s.error(), kExitUsage);
+
+  if (f.GetBool("detach")) {
+    int exit_code = kExitOk;
+    core::Status started = StartMonitor(cli, rec.id, exit_code);
+    if (!started.ok()) return cli.Fail(started.error(), exit_code);
+    std::printf("%s\n", rec.id.c_str());
+    return kExitOk;
   }
-  (void)snaps.Unmount(*id);
-  (void)snaps.Remove(*id);
-  if (!rc.ok()) {
-    // Docker's codes: 127 when the command is not found, 126 when it cannot be run.
-    const std::string& m = rc.error().message();
-    int status = m.find("executable file not found") != std::string::npos || m.find("no such file") != std::string::npos
-                     ? 127
-                 : m.find("permission denied") != std::string::npos ? 126
-                                                                     : kExitUsage;
-    return cli.Fail(rc.error(), status);
-  }
+  struct sigaction sa {};
+  sa.sa_handler = OnRunSignal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  auto rc = (*containers)->Run(rec.id, WriteToStdio, &g_run_cancel, {}, cli.ctx().log);
+  if (!rc.ok()) return cli.Fail(rc.error(), exec::StartFailureCode(rc.error()));
   return *rc;
 }
 

@@ -19,11 +19,19 @@ namespace {
 const Command kCommands[] = {
     {"build", "Build an image from a Dockerfile", RunBuild},
     {"debug", "Debugging tools (debug parse FILE)", RunDebug},
-    {"run", "Run a command in a new container (foreground)", RunRun},
+    {"run", "Create and run a new container from an image", RunRun},
+    {"exec", "Execute a command in a running container", RunExec},
+    {"ps", "List containers", RunPs},
+    {"logs", "Fetch the logs of a container", RunLogs},
+    {"start", "Start one or more stopped containers", RunStart},
+    {"stop", "Stop one or more running containers", RunStop},
+    {"restart", "Restart one or more containers", RunRestart},
+    {"kill", "Kill one or more running containers", RunKill},
+    {"rm", "Remove one or more containers", RunRm},
     {"images", "List images", RunImages},
     {"import", "Import the contents from a tarball or directory to create a filesystem image", RunImport},
     {"info", "Display system-wide information", RunInfo},
-    {"inspect", "Return low-level information on images", RunInspect},
+    {"inspect", "Return low-level information on images and containers", RunInspect},
     {"load", "Load an image from a tar archive or STDIN", RunLoad},
     {"login", "Log in to a registry", RunLogin},
     {"logout", "Log out from a registry", RunLogout},
@@ -41,6 +49,19 @@ const std::pair<const char*, const char*> kImageAliases[] = {
     {"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"remove", "rmi"}, {"inspect", "inspect"},
     {"tag", "tag"}, {"save", "save"}, {"load", "load"}, {"import", "import"},
     {"pull", "pull"}, {"push", "push"},
+};
+
+// `xbuild container ls` and friends.
+const std::pair<const char*, const char*> kContainerAliases[] = {
+    {"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"remove", "rm"}, {"run", "run"},
+    {"exec", "exec"}, {"logs", "logs"}, {"start", "start"}, {"stop", "stop"}, {"restart", "restart"},
+    {"kill", "kill"}, {"inspect", "inspect"}, {"prune", "container prune"},
+};
+
+// Commands that only exist under a management command, or not for users at all.
+const Command kHiddenCommands[] = {
+    {"container prune", "Remove all stopped containers", RunContainerPrune},
+    {"__monitor", "The monitor of a detached container (container_monitor.h)", RunMonitor},
 };
 
 void PrintHelp() {
@@ -105,7 +126,7 @@ int Main(int argc, char** argv) {
     return globals.empty() ? kExitOk : kExitUsage;
   }
   std::string name = args[i];
-  bool known = name == "image";
+  bool known = name == "image" || name == "container" || name == "__monitor";
   for (auto& c : kCommands) known |= name == c.name;
   if (known) {
     ++i;
@@ -122,7 +143,22 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  if (name == "container" && !rest.empty()) {
+    for (auto& [alias, target] : kContainerAliases) {
+      if (rest[0] == alias) {
+        name = target;
+        rest.erase(rest.begin());
+        break;
+      }
+    }
+  }
   rest.insert(rest.begin(), globals.begin(), globals.end());
+  for (auto& c : kHiddenCommands) {
+    if (name == c.name) {
+      Cli cli;
+      return c.run(cli, rest);
+    }
+  }
   for (auto& c : kCommands) {
     if (name == c.name) {
       Cli cli;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
 #include <utility>
 
@@ -38,7 +39,9 @@ constexpr size_t kMaxLogSize = 1 << 20;
 // without having been waited for is killed and reaped.
 class Child {
  public:
-  static Result<Child> Spawn(const std::vector<std::string>& argv);
+  // discard_output: stdout and stderr go to /dev/null (a detached exec's process keeps them
+  // after runc exits, and must not die of SIGPIPE once nobody reads a pipe).
+  static Result<Child> Spawn(const std::vector<std::string>& argv, bool discard_output = false);
 
   Child(Child&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)), out_(std::move(o.out_)), err_(std::move(o.err_)) {}
@@ -104,13 +107,18 @@ Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::stri
   return pid;
 }
 
-Result<Child> Child::Spawn(const std::vector<std::string>& argv) {
+Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_output) {
   std::string exe = core::LookPath(argv[0]);
   if (exe.empty()) {
     return Error(Code::kNotFound, "OCI runtime " + argv[0] +
                                       " not found in PATH: install runc (scripts/setup-deps.sh)");
   }
   UniqueFd out_r, out_w, err_r, err_w;
+  if (discard_output) {
+    XB_ASSIGN(out_w, core::Open("/dev/null", O_WRONLY | O_CLOEXEC));
+    XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), out_w.get()));
+    return Child(pid, UniqueFd(), UniqueFd());
+  }
   XB_TRY(MakePipe(out_r, out_w));
   XB_TRY(MakePipe(err_r, err_w));
   XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get()));
@@ -180,15 +188,28 @@ std::vector<std::string> Runc::Command(std::vector<std::string> args) const {
 }
 
 Result<int> Runc::Run(const std::string& bundle, const std::string& id, const OutputFn& output,
-                      const std::atomic<bool>* cancel) const {
+                      const std::atomic<bool>* cancel,
+                      const std::function<void(int pid)>& on_start) const {
   std::string log = core::JoinPath(bundle, "runc.log");
-  XB_ASSIGN(
-      Child child,
-      Child::Spawn(Command({"--log", log, "--log-format", "json", "run", "--bundle", bundle, id})));
+  std::string pid_file = core::JoinPath(bundle, "pid");
+  std::vector<std::string> args = {"--log", log, "--log-format", "json", "run", "--bundle", bundle};
+  if (on_start) args.insert(args.end(), {"--pid-file", pid_file});
+  args.push_back(id);
+  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args))));
   bool cancelled = false;
   bool killed = false;
+  bool started = false;
   int tries = 0;
   auto on_tick = [&] {
+    if (on_start && !started) {
+      // runc writes the pid file by rename once the process is created, so it is never seen
+      // half written.
+      auto text = core::ReadFile(pid_file, 64);
+      if (text.ok() && !text->empty()) {
+        started = true;
+        on_start(std::atoi(text->c_str()));
+      }
+    }
     if (!cancel || !cancel->load() || killed) return;
     cancelled = true;
     if (Kill(id).ok()) {
@@ -200,6 +221,27 @@ Result<int> Runc::Run(const std::string& bundle, const std::string& id, const Ou
   };
   XB_ASSIGN(int status, child.Pump(output, on_tick));
   if (cancelled) return Error(Code::kCancelled, "cancelled");
+  int code = ExitCode(status);
+  if (code != 0) {
+    std::string err = LoggedError(log);
+    if (!err.empty()) return Error(Code::kFailedPrecondition, err);
+  }
+  return code;
+}
+
+Result<int> Runc::Exec(const std::string& id, const ExecProcess& p, const std::string& log,
+                       const OutputFn& output) const {
+  ::unlink(log.c_str());  // an earlier exec's error must not be taken for this one's
+  std::vector<std::string> args = {"--log", log, "--log-format", "json", "exec"};
+  if (p.detached) args.push_back("--detach");
+  if (!p.cwd.empty()) args.insert(args.end(), {"--cwd", p.cwd});
+  if (!p.user.empty()) args.insert(args.end(), {"--user", p.user});
+  for (uint32_t gid : p.additional_gids) args.insert(args.end(), {"--additional-gids", std::to_string(gid)});
+  for (const std::string& e : p.env) args.insert(args.end(), {"--env", e});
+  args.push_back(id);
+  args.insert(args.end(), p.args.begin(), p.args.end());
+  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), p.detached));
+  XB_ASSIGN(int status, child.Pump(output, [] {}));
   int code = ExitCode(status);
   if (code != 0) {
     std::string err = LoggedError(log);

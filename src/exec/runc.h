@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -28,8 +29,26 @@ class Runc {
   // runtime failure (bad config, command not found) is an error with runc's message, taken
   // from its log (bundle/runc.log). When *cancel turns true the container is killed and the
   // result is kCancelled.
+  // With `on_start`, runc writes the container's host pid to bundle/pid and on_start gets it
+  // once it is there (a container that ends within one poll may never be seen started).
   core::Result<int> Run(const std::string& bundle, const std::string& id, const OutputFn& output,
-                        const std::atomic<bool>* cancel) const;
+                        const std::atomic<bool>* cancel,
+                        const std::function<void(int pid)>& on_start = {}) const;
+
+  // `runc exec` of one more process in running container `id`: args, "K=V" env, cwd and
+  // "uid:gid" with extra gids. In the foreground its output is streamed and its exit code
+  // returned, as Run's; `detached` returns 0 once runc has started it, its output dropped.
+  // `log` is runc's log file (the error of a failed start is read from it).
+  struct ExecProcess {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+    std::string cwd;
+    std::string user;  // "uid:gid"
+    std::vector<uint32_t> additional_gids;
+    bool detached = false;
+  };
+  core::Result<int> Exec(const std::string& id, const ExecProcess& process, const std::string& log,
+                         const OutputFn& output) const;
 
   core::Status Kill(const std::string& id, std::string_view signal = "KILL") const;
   // `runc delete --force`: kills the container if it still runs and removes its state and

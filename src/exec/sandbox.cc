@@ -171,7 +171,13 @@ Result<int> Run(const RunRequest& req) {
   XB_TRY(ValidateId(id));
   XB_ASSIGN(core::UniqueFd rootfs, core::Open(req.sandbox.rootfs, O_RDONLY | O_DIRECTORY));
   XB_ASSIGN(ExecUser user, ResolveUser(rootfs.get(), req.process.user));
-  XB_ASSIGN(std::string bundle, CreateBundle(req.root, id));
+  std::string bundle = req.bundle;
+  if (bundle.empty()) {
+    XB_ASSIGN(bundle, CreateBundle(req.root, id));
+  } else {
+    XB_TRY(core::RemoveAll(bundle));  // what a killed monitor left
+    if (::mkdir(bundle.c_str(), 0700) != 0) return core::SysError("mkdir " + bundle);
+  }
   Runc runc(req.runtime, RuncStateDir(req.root));
   MountStubs stubs(rootfs.get());
   core::ScopeGuard cleanup([&] {
@@ -182,16 +188,20 @@ Result<int> Run(const RunRequest& req) {
   XB_ASSIGN(SandboxOptions opts, Prepare(req, id, rootfs.get(), user, bundle, stubs));
   XB_ASSIGN(core::Json spec, BuildSpec(req.process, user, opts, id));
   XB_TRY(WriteSmallFile(core::JoinPath(bundle, "config.json"), spec.dump(2)));
-  return runc.Run(bundle, id, req.output, req.cancel);
+  return runc.Run(bundle, id, req.output, req.cancel, req.on_start);
 }
 
-Status WriteOwner(const std::string& dir) {
+Status WriteOwner(const std::string& dir) { return WriteOwnerFile(core::JoinPath(dir, kOwnerFile)); }
+
+bool OwnerAlive(const std::string& dir) { return OwnerFileAlive(core::JoinPath(dir, kOwnerFile)); }
+
+Status WriteOwnerFile(const std::string& path) {
   core::Json owner = {{"pid", ::getpid()}, {"start", ProcessStartTime(::getpid()).value_or(0)}};
-  return WriteSmallFile(core::JoinPath(dir, kOwnerFile), owner.dump());
+  return WriteSmallFile(path, owner.dump());
 }
 
-bool OwnerAlive(const std::string& dir) {
-  auto text = core::ReadFile(core::JoinPath(dir, kOwnerFile), 4096);
+bool OwnerFileAlive(const std::string& path) {
+  auto text = core::ReadFile(path, 4096);
   if (!text.ok()) return false;
   core::Json owner = core::Json::parse(*text, nullptr, false);
   auto pid = core::GetInt(owner, "pid");

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "core/log.h"
@@ -36,6 +37,12 @@ struct RunRequest {
   const std::atomic<bool>* cancel = nullptr;  // when it turns true, the run is killed
   std::string runtime = "runc";               // binary path or name in PATH
   core::Logger* log = nullptr;                // cleanup failures are warned about here
+  // Where the bundle goes. Empty: containers/<id>/ with owner.json, as above. Set (a kept
+  // container's, see container.h): that directory, made afresh and without owner.json, since
+  // its container's monitor owns it; it is removed at the end all the same.
+  std::string bundle;
+  // Called with the process's host pid once it runs (runc's --pid-file).
+  std::function<void(int pid)> on_start;
 };
 
 // Runs the process to its end and returns its exit code (128+N when signal N ended it).
@@ -50,6 +57,9 @@ core::Result<int> Run(const RunRequest& req);
 // file is missing or unreadable, or its process is gone (or the pid now names another process).
 core::Status WriteOwner(const std::string& dir);
 bool OwnerAlive(const std::string& dir);
+// The same for an owner file under another name (a kept container's monitor.json).
+core::Status WriteOwnerFile(const std::string& path);
+bool OwnerFileAlive(const std::string& path);
 
 // Removes what killed xbuild processes left under `root`: bundles whose owner process is
 // gone (their container is killed and deleted first), and runc state with no bundle.

@@ -21,8 +21,16 @@ namespace {
 
 constexpr const char* kActive = "active";
 constexpr const char* kCommitted = "committed";
+constexpr std::string_view kHolderPrefix = "holder ";
 
 bool Alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+// Whether an active snapshot's owner (a pid, or "holder <path>") is still there.
+bool OwnerLives(const core::Result<std::string>& owner) {
+  if (!owner.ok()) return false;
+  if (owner->starts_with(kHolderPrefix)) return core::Exists(owner->substr(kHolderPrefix.size()));
+  return Alive(static_cast<pid_t>(std::atoi(owner->c_str())));
+}
 
 std::string PidFile(const std::string& mount_point) { return mount_point + ".pid"; }
 
@@ -58,6 +66,10 @@ Result<std::string> Snapshotter::Prepare(const std::string& parent) {
   XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid())));
   XB_TRY(store_.db().PutSnapshot(cache::SnapshotRecord{id, parent, kActive, "", 0}));
   return id;
+}
+
+Status Snapshotter::SetHolder(const std::string& id, const std::string& path) {
+  return core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::string(kHolderPrefix) + path);
 }
 
 Status Snapshotter::Commit(const std::string& id) {
@@ -195,9 +207,7 @@ Status Snapshotter::CleanupStale() {
   XB_ASSIGN(auto all, store_.db().ListSnapshots());
   for (const auto& s : all) {
     if (s.kind != kActive) continue;
-    auto owner = core::ReadFile(core::JoinPath(dir_, s.id + "/owner"), 64);
-    pid_t pid = owner.ok() ? static_cast<pid_t>(std::atoi(owner->c_str())) : 0;
-    if (!Alive(pid)) {
+    if (!OwnerLives(core::ReadFile(core::JoinPath(dir_, s.id + "/owner"), 4096))) {
       XB_TRY(Remove(s.id));
     }
   }

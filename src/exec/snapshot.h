@@ -10,7 +10,9 @@
 //
 // Mount points live under <root>/mounts/<id> with an owner file (<id>.pid): CleanupStale()
 // unmounts and removes those whose owner process is gone (a SIGKILLed build), and removes
-// active snapshots no live process owns.
+// active snapshots no live process owns. An active snapshot can instead be held by a file
+// (SetHolder: a kept container's writable layer is held by its container's config.json): its
+// owner file then reads "holder <path>", and it stays while that file exists.
 #pragma once
 
 #include <memory>
@@ -38,6 +40,8 @@ class Snapshotter {
   // A new active snapshot over `parent` ("" = the empty filesystem).
   Result<std::string> Prepare(const std::string& parent);
   Status Commit(const std::string& id);
+  // Hands an active snapshot from this process to `path` (see above).
+  Status SetHolder(const std::string& id, const std::string& path);
   // Removes a snapshot's directory and row (children are the caller's business).
   Status Remove(const std::string& id);
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Times starting containers: `xbuild run --rm base true` and `xbuild exec` into a running
+# container, against the floor (`runc run` of a prepared bundle, the same busybox rootfs) and,
+# when dockerd is installed, `docker run --rm` / `docker exec` on a private dockerd.
+# usage: [N=20] bench/container_bench.sh [path/to/xbuild]
+# Run as root. Everything lives under a mktemp dir in /tmp, removed on exit with its mounts,
+# containers and dockerd. Prints the median and best of N runs of each.
+set -euo pipefail
+
+XB=$(realpath "${1:-build/cli/xbuild}")
+N=${N:-20}
+[[ -x $XB ]] || { echo "no xbuild binary at $XB" >&2; exit 2; }
+[[ $(id -u) -eq 0 ]] || { echo "run as root (runc)" >&2; exit 2; }
+for t in runc busybox python3; do command -v "$t" > /dev/null || { echo "$t is missing" >&2; exit 2; }; done
+
+WORK=$(mktemp -d /tmp/xbuild-container-bench.XXXXXX)
+DOCKERDS=()
+# shellcheck source=bench/dockerd_lib.sh
+source "$(dirname "$0")/dockerd_lib.sh"
+cleanup() {
+  local rc=$? d
+  set +e
+  xb rm -f bench-exec > /dev/null 2>&1
+  runc --root "$WORK/runc" delete --force floor > /dev/null 2>&1
+  for d in "${DOCKERDS[@]}"; do stop_dockerd "$d"; done
+  unmount_under "$WORK"
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+xb() { XBUILD_CONFIG='' "$XB" --root "$WORK/xb" "$@"; }
+# stats LABEL CMD...: N timed runs of CMD (output dropped); prints median and best in ms.
+stats() {
+  local label=$1
+  shift
+  python3 - "$N" "$label" "$@" <<'PY'
+import subprocess, sys, time
+n, label, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+times = []
+for _ in range(n):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times.append((time.perf_counter() - t0) * 1000)
+times.sort()
+print(f"{label:<34} median {times[len(times)//2]:7.1f} ms   best {times[0]:7.1f} ms")
+PY
+}
+
+echo "$(nproc) cores; load average $(cut -d" " -f1-3 /proc/loadavg); $N runs each; $(runc --version | head -1)"
+mkdir -p "$WORK/rootfs/bin" "$WORK/bundle"
+cp "$(command -v busybox)" "$WORK/rootfs/bin/busybox"
+for a in sh true sleep; do ln -s busybox "$WORK/rootfs/bin/$a"; done
+tar -C "$WORK/rootfs" -cf "$WORK/rootfs.tar" .
+xb import "$WORK/rootfs.tar" base:1 > /dev/null
+
+# The floor: runc's default spec (no network namespace, as xbuild's host network), process `true`.
+cp -a "$WORK/rootfs" "$WORK/bundle/rootfs"
+(cd "$WORK/bundle" && runc spec)
+python3 - "$WORK/bundle/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+c = json.load(open(p))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+json.dump(c, open(p, "w"))
+PY
+stats "runc run (prepared bundle)" runc --root "$WORK/runc" run --bundle "$WORK/bundle" floor
+stats "xbuild run --rm base:1 true" "$XB" --root "$WORK/xb" run --rm base:1 true
+xb run -d --name bench-exec base:1 sleep 100000 > /dev/null
+stats "xbuild exec bench-exec true" "$XB" --root "$WORK/xb" exec bench-exec true
+
+if [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]]; then
+  start_dockerd docker D
+  dk "$D" import "$WORK/rootfs.tar" base:1 > /dev/null
+  stats "docker run --rm base:1 true" /usr/bin/docker -H "unix://$D/docker.sock" run --rm --network none base:1 true
+  dk "$D" run -d --name bench-exec --network none base:1 sleep 100000 > /dev/null
+  stats "docker exec bench-exec true" /usr/bin/docker -H "unix://$D/docker.sock" exec bench-exec true
+  dk "$D" rm -f bench-exec > /dev/null
+else
+  echo "(no dockerd: docker figures skipped)"
+fi

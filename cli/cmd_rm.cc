@@ -1,0 +1,85 @@
+// xbuild rm [-f] CONTAINER...: removes containers (a running one only with -f, which kills it).
+// xbuild container prune [-f]: removes every container that does not run.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "cli/cli.h"
+#include "core/fs.h"
+
+namespace xbuild::cli {
+
+int RunRm(Cli& cli, const std::vector<std::string>& args) {
+  Flags f;
+  f.Bool("force", 'f', "Force the removal of a running container (uses SIGKILL)");
+  f.Bool("volumes", 'v', "Remove anonymous volumes associated with the container (none exist yet)");
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", args, pos, code, 1)) return code;
+  auto containers = cli.Containers();
+  if (!containers.ok()) return cli.Fail(containers.error());
+  int rc = kExitOk;
+  for (const std::string& ref : pos) {
+    auto r = (*containers)->Find(ref);
+    if (!r.ok()) {
+      rc = cli.Fail(r.error());
+      continue;
+    }
+    bool running = r->status == exec::kStatusRunning || (*containers)->MonitorAlive(r->id);
+    if (running && !f.GetBool("force")) {
+      rc = cli.Fail(core::Error(core::Code::kFailedPrecondition,
+                                "cannot remove container \"/" + r->name + "\": container is running: stop the container before removing or force remove"));
+      continue;
+    }
+    core::Status s = running ? (*containers)->Stop(*r, "KILL", 0) : core::Ok();
+    if (s.ok()) s = (*containers)->Remove(*r);
+    if (!s.ok()) {
+      rc = cli.Fail(s.error());
+      continue;
+    }
+    std::printf("%s\n", ref.c_str());
+  }
+  return rc;
+}
+
+int RunContainerPrune(Cli& cli, const std::vector<std::string>& args) {
+  Flags f;
+  f.Bool("force", 'f', "Do not prompt for confirmation");
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "container prune", "container prune [OPTIONS]", args, pos, code, 0, 0)) return code;
+  if (!f.GetBool("force")) {
+    std::printf("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+    std::fflush(stdout);
+    std::string answer;
+    std::getline(std::cin, answer);
+    if (answer != "y" && answer != "Y") return kExitOk;
+  }
+  auto store = cli.Store();
+  if (!store.ok()) return cli.Fail(store.error());
+  auto containers = cli.Containers();
+  if (!containers.ok()) return cli.Fail(containers.error());
+  auto list = (*containers)->List();
+  if (!list.ok()) return cli.Fail(list.error());
+  exec::Snapshotter snaps(**store);
+  uint64_t reclaimed = 0;
+  bool any = false;
+  int rc = kExitOk;
+  for (const exec::ContainerRecord& r : *list) {
+    if (r.status == exec::kStatusRunning || (*containers)->MonitorAlive(r.id)) continue;
+    uint64_t size = core::DiskUsage(snaps.FsDir(r.snapshot));
+    if (auto s = (*containers)->Remove(r); !s.ok()) {
+      rc = cli.Fail(s.error());
+      continue;
+    }
+    if (!any) std::printf("Deleted Containers:\n");
+    any = true;
+    std::printf("%s\n", r.id.c_str());
+    reclaimed += size;
+  }
+  if (any) std::printf("\n");
+  std::printf("Total reclaimed space: %s\n", HumanSize(static_cast<double>(reclaimed)).c_str());
+  return rc;
+}
+
+}  // namespace xbuild::cli
