@@ -277,5 +277,74 @@ TEST_F(ExamplesTest, ArgsEnvExpandAndDockerignoreFilters) {
             "other\ntag=1.0 flavor=plain suffix=unset home=/opt/app-plain\n");
 }
 
+
+TEST_F(ExamplesTest, RunMountsEveryTypeAndNoNetwork) {
+  testing::WriteTestFile(tmp_.path(), "token.txt", "s3cret");
+  std::string secret = "id=token,src=" + tmp_.Sub("token.txt");
+  ToolOut b = Xb({"build", "--secret", secret, "-t", "run-mounts:1", kExamples + "run-mounts"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(RunImage("run-mounts:1"),
+            "banner.txt: an asset from another stage\nbuilds-seen: 1\nscratch-bytes: 1048576\n"
+            "token-bytes: 6\nssh: none\ninterfaces: lo\n");
+  // The cache mount outlives the build: a second build from scratch sees the first one's entry.
+  b = Xb({"build", "--no-cache", "--secret", secret, "-t", "run-mounts:2", kExamples + "run-mounts"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_NE(RunImage("run-mounts:2").find("builds-seen: 2\n"), std::string::npos);
+  // The secret is required by the Dockerfile: without it the build stops and says how to pass it.
+  ToolOut no = Xb({"build", "--no-cache", kExamples + "run-mounts"});
+  EXPECT_NE(no.code, 0);
+  EXPECT_NE(no.err.find("--secret id=token"), std::string::npos) << no.err;
+  EXPECT_EQ(Xb({"history", "--no-trunc", "run-mounts:1"}).out.find("s3cret"), std::string::npos);
+}
+
+TEST_F(ExamplesTest, CopyLinkParentsExclude) {
+  ToolOut b = Xb({"build", "-t", "copy-flags:1", kExamples + "copy-link-parents"});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(RunImage("copy-flags:1"),
+            "base 1\nmode = production\n/code/pkg/a/a.go\n/code/pkg/b/c/c.go\n/docs/guide.txt\n");
+  ToolOut b2 = Xb({"build", "--progress=plain", "-t", "copy-flags:2", "--build-arg", "BASE_MARK=2",
+                   kExamples + "copy-link-parents"});
+  ASSERT_EQ(b2.code, 0) << b2.err;
+  EXPECT_EQ(RunImage("copy-flags:2").substr(0, 7), "base 2\n");
+  // The linked COPY was not rerun, and its layer is the same bytes over the new base step.
+  std::string step = "COPY --link app/config.txt /etc/app/config.txt\n#";
+  size_t at = b2.err.find(step);
+  ASSERT_NE(at, std::string::npos) << b2.err;
+  std::string n = b2.err.substr(at + step.size() - 1);
+  n = n.substr(0, n.find(' '));
+  EXPECT_NE(b2.err.find(n + " CACHED\n"), std::string::npos) << b2.err;
+  const core::Json l1 = Config("copy-flags:1")["RootFS"]["Layers"], l2 = Config("copy-flags:2")["RootFS"]["Layers"];
+  ASSERT_EQ(l1.size(), l2.size());
+  EXPECT_NE(l1[1], l2[1]);
+  EXPECT_EQ(l1[2], l2[2]);
+}
+
+TEST_F(ExamplesTest, ReproducibleGivesOneDigestOnTwoRoots) {
+  // Two fresh roots with the same base (loaded from one archive), the example built on both.
+  std::string base = tmp_.Sub("busybox.tar");
+  ASSERT_EQ(Xb({"save", "-o", base, "busybox:local"}).code, 0);
+  std::vector<std::string> digests, ids;
+  const std::string first = tmp_.Sub("root-a");
+  for (const std::string& root : {first, tmp_.Sub("root-b")}) {
+    ASSERT_EQ(testing::RunXbuild(root, {"load", "-i", base}).code, 0);
+    std::string meta = root + ".json";
+    core::RunOptions o;
+    o.extra_env = {{"XBUILD_CONFIG", ""}, {"SOURCE_DATE_EPOCH", "1700000000"}};
+    ToolOut b = RunTool({XBUILD_BINARY, "--root", root, "build", "--metadata-file", meta, "-t", "repro:1",
+                         kExamples + "reproducible"}, o);
+    ASSERT_EQ(b.code, 0) << b.err;
+    auto m = core::Json::parse(testing::ReadTestFile(meta), nullptr, false);
+    digests.push_back(m.value("containerimage.digest", ""));
+    ids.push_back(m.value("containerimage.config.digest", ""));
+    ::sleep(1);  // the second build runs at another second
+  }
+  EXPECT_FALSE(digests[0].empty());
+  EXPECT_EQ(digests[0], digests[1]);
+  EXPECT_EQ(ids[0], ids[1]);
+  EXPECT_EQ(testing::RunXbuild(first, {"run", "--rm", "repro:1"}).out,
+            "built for epoch 1700000000\nhello from a reproducible image\n");
+  EXPECT_EQ(testing::RunXbuild(first, {"inspect", "-f", "{{.Created}}", "repro:1"}).out, "2023-11-14T22:13:20Z\n");
+}
+
 }  // namespace
 }  // namespace xbuild
