@@ -148,8 +148,8 @@ TEST_F(ExamplesTest, CMultistageCompilesInTheToolchainAndShipsOnlyTheBinary) {
   // the image has no compiler.
   const core::Json& layers = cfg["RootFS"]["Layers"];
   EXPECT_EQ(layers[0], Config("busybox:local")["RootFS"]["Layers"][0]);
-  for (const auto& l : Config("toolchain:local")["RootFS"]["Layers"])
-    EXPECT_FALSE(Contains(layers, l)) << l;
+  const core::Json toolchain = Config("toolchain:local");
+  for (const auto& l : toolchain["RootFS"]["Layers"]) EXPECT_FALSE(Contains(layers, l)) << l;
   ToolOut gcc = Xb({"run", "--rm", "--entrypoint", "/bin/sh", "primes:1", "-c",
                     "ls /usr/bin/gcc /usr/lib/gcc 2>&1; echo done"});
   EXPECT_EQ(gcc.code, 0) << gcc.err;
