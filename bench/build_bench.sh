@@ -29,40 +29,9 @@ SCENARIOS=${SCENARIOS:-parallel steps files big}
 WORK=$(mktemp -d /tmp/xbuild-build-bench.XXXXXX)
 DOCKERD=""
 
-# Detaches every mount under $1, deepest first (overlay snapshots of all three tools).
-unmount_under() {
-  python3 - "$1" <<'PY'
-import ctypes, sys
-root = sys.argv[1]
-libc = ctypes.CDLL(None, use_errno=True)
-points = []
-for line in open("/proc/self/mountinfo"):
-    p = line.split()[4].encode().decode("unicode_escape")
-    if p == root or p.startswith(root + "/"):
-        points.append(p)
-for p in sorted(points, key=len, reverse=True):
-    libc.umount2(p.encode(), 2)  # MNT_DETACH
-PY
-}
-
-stop_dockerd() {
-  local d=$1 pid c
-  [[ -f $d/child.pid ]] || return 0
-  pid=$(cat "$d/child.pid")
-  rm -f "$d/child.pid"
-  if kill -0 "$pid" 2> /dev/null; then
-    kill -TERM "$pid" 2> /dev/null || true
-    for _ in $(seq 1 150); do kill -0 "$pid" 2> /dev/null || break; sleep 0.2; done
-    if kill -0 "$pid" 2> /dev/null; then kill -KILL "$pid" 2> /dev/null || true; fi
-    wait "$pid" 2> /dev/null || true
-  fi
-  # Its managed containerd stops with it, unless dockerd was killed.
-  if [[ -f $d/exec/containerd/containerd.pid ]]; then
-    c=$(cat "$d/exec/containerd/containerd.pid")
-    if [[ -n $c ]] && grep -q containerd "/proc/$c/cmdline" 2> /dev/null; then kill -KILL "$c" || true; fi
-  fi
-  unmount_under "$d"
-}
+# unmount_under DIR (every mount below it, deepest first: the overlay snapshots of all three
+# tools) and stop_dockerd DIR, shared with the other bench scripts.
+source "$(dirname "$0")/dockerd_lib.sh"
 
 cleanup() {
   local rc=$?
