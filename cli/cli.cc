@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include <cerrno>
+#include <iostream>
 
 #include <unistd.h>
 
@@ -199,6 +200,14 @@ core::Result<std::optional<int64_t>> ParseSourceDateEpoch(const char* value, con
     return core::Error(core::Code::kInvalidArgument, what + "=\"" + std::string(value) + "\": not a unix time");
   }
   return std::optional<int64_t>(v);
+}
+
+bool Confirm(const std::string& warning) {
+  std::printf("%s\nAre you sure you want to continue? [y/N] ", warning.c_str());
+  std::fflush(stdout);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y";
 }
 
 }  // namespace xbuild::cli

@@ -94,6 +94,11 @@ int RunStart(Cli&, const std::vector<std::string>&);
 int RunRestart(Cli&, const std::vector<std::string>&);
 int RunRm(Cli&, const std::vector<std::string>&);
 int RunExec(Cli&, const std::vector<std::string>&);
+// Prints `warning` and asks "Are you sure you want to continue? [y/N]" on stdin (Docker's prune
+// prompt); true for y or Y.
+bool Confirm(const std::string& warning);
+
+int RunImagePrune(Cli&, const std::vector<std::string>&);
 int RunContainerPrune(Cli&, const std::vector<std::string>&);
 // The hidden monitor of a detached container (cli/container_monitor.cc).
 int RunMonitor(Cli&, const std::vector<std::string>&);

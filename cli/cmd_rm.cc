@@ -48,13 +48,7 @@ int RunContainerPrune(Cli& cli, const std::vector<std::string>& args) {
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "container prune", "container prune [OPTIONS]", args, pos, code, 0, 0)) return code;
-  if (!f.GetBool("force")) {
-    std::printf("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-    std::fflush(stdout);
-    std::string answer;
-    std::getline(std::cin, answer);
-    if (answer != "y" && answer != "Y") return kExitOk;
-  }
+  if (!f.GetBool("force") && !Confirm("WARNING! This will remove all stopped containers.")) return kExitOk;
   auto store = cli.Store();
   if (!store.ok()) return cli.Fail(store.error());
   auto containers = cli.Containers();

@@ -48,7 +48,7 @@ const Command kCommands[] = {
 const std::pair<const char*, const char*> kImageAliases[] = {
     {"ls", "images"}, {"list", "images"}, {"rm", "rmi"}, {"remove", "rmi"}, {"inspect", "inspect"},
     {"tag", "tag"}, {"save", "save"}, {"load", "load"}, {"import", "import"},
-    {"pull", "pull"}, {"push", "push"},
+    {"pull", "pull"}, {"push", "push"}, {"prune", "image prune"},
 };
 
 // `xbuild container ls` and friends.
@@ -61,6 +61,7 @@ const std::pair<const char*, const char*> kContainerAliases[] = {
 // Commands that only exist under a management command, or not for users at all.
 const Command kHiddenCommands[] = {
     {"container prune", "Remove all stopped containers", RunContainerPrune},
+    {"image prune", "Remove unused images", RunImagePrune},
     {"__monitor", "The monitor of a detached container (container_monitor.h)", RunMonitor},
 };
 
