@@ -139,15 +139,10 @@ core::Status RootfsTar(exec::Snapshotter& snaps, cache::ImageStore& store, const
   image::LayerOptions lo;
   lo.compression = image::Compression::kNone;
   lo.source_date_epoch = source_date_epoch;
-  if (result.id.empty() || result.id.starts_with("dir:")) {
-    std::string dir = result.id.empty() ? "" : result.id.substr(4);
-    std::optional<std::string> tmp;
-    if (dir.empty()) {
-      XB_ASSIGN(tmp, store.TempDir("empty-"));
-      dir = *tmp;
-    }
-    auto r = image::CreateLayer(dir, image::DirKind::kPlain, fd, lo);
-    if (tmp) (void)core::RemoveAll(*tmp);
+  if (result.id.empty()) {  // FROM scratch and nothing on it: an empty tar
+    XB_ASSIGN(std::string empty, store.TempDir("empty-"));
+    auto r = image::CreateLayer(empty, image::DirKind::kPlain, fd, lo);
+    (void)core::RemoveAll(empty);
     return r.ok() ? core::Ok() : core::Status(std::move(r).error());
   }
   XB_ASSIGN(std::string view, snaps.Prepare(result.id));

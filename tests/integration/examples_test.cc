@@ -79,13 +79,7 @@ class ExamplesTest : public ::testing::Test {
     ASSERT_EQ(imp.code, 0) << imp.err;
   }
 
-  ToolOut Xb(std::vector<std::string> args) {
-    std::vector<std::string> argv = {XBUILD_BINARY, "--root", root_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    core::RunOptions o;
-    o.extra_env = {{"XBUILD_CONFIG", ""}};
-    return RunTool(argv, o);
-  }
+  ToolOut Xb(const std::vector<std::string>& args) { return testing::RunXbuild(root_, args); }
 
   core::Json Config(const std::string& name) {
     ToolOut o = Xb({"inspect", name});

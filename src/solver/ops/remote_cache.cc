@@ -151,9 +151,8 @@ core::Result<CacheLocation> ParseCacheLocation(const std::string& spec, bool for
 }
 
 core::Result<CacheConfig> CollectCache(cache::ImageStore& store, exec::Snapshotter& snaps,
-                                                                        const std::vector<SolvedStep>& steps,
-                                                                        const std::string& root, bool max,
-                                                                        const cache::Lease& lease) {
+                                       const std::vector<SolvedStep>& steps, const std::string& root, bool max,
+                                       const cache::Lease& lease) {
   std::map<std::string, std::string> key_of;  // snapshot -> key
   for (const auto& s : steps) key_of.emplace(s.snapshot, s.key);
   std::set<std::string> chain;  // mode=min: the result's snapshot chain
@@ -166,94 +165,95 @@ core::Result<CacheConfig> CollectCache(cache::ImageStore& store, exec::Snapshott
   CacheConfig c;
   std::map<Digest, int> layer_index;
   std::set<std::string> done;
-  {
-    for (const auto& s : steps) {
-      if (s.snapshot.empty() || done.count(s.key) || (!max && !chain.count(s.snapshot))) continue;
-      XB_ASSIGN(auto rec, store.db().GetSnapshot(s.snapshot));
-      if (!rec || rec->kind != "committed" || !rec->key.empty()) continue;  // image unpacks are not steps
-      CacheRecordInfo r;
-      r.key = s.key;
-      if (!rec->parent.empty()) {
-        XB_ASSIGN(auto parent, store.db().GetSnapshot(rec->parent));
-        if (parent && parent->key.starts_with("image:")) {
-          r.base = parent->key.substr(6);
-        } else if (auto it = key_of.find(rec->parent); it != key_of.end()) {
-          r.parent = it->second;
-        } else {
-          continue;  // a parent this build did not produce: the record could not be rebuilt
-        }
+  for (const auto& s : steps) {
+    if (s.snapshot.empty() || done.count(s.key) || (!max && !chain.count(s.snapshot))) continue;
+    XB_ASSIGN(auto rec, store.db().GetSnapshot(s.snapshot));
+    if (!rec || rec->kind != "committed" || !rec->key.empty()) continue;  // image unpacks are not steps
+    CacheRecordInfo r;
+    r.key = s.key;
+    if (!rec->parent.empty()) {
+      XB_ASSIGN(auto parent, store.db().GetSnapshot(rec->parent));
+      if (parent && parent->key.starts_with("image:")) {
+        r.base = parent->key.substr(6);
+      } else if (auto it = key_of.find(rec->parent); it != key_of.end()) {
+        r.parent = it->second;
+      } else {
+        continue;  // a parent this build did not produce: the record could not be rebuilt
       }
-      ExportOptions eo;
-      XB_ASSIGN(Layer l, StepLayer(store, snaps, s.snapshot, eo, lease));
-      auto [it, added] = layer_index.emplace(l.desc.digest, static_cast<int>(c.layers.size()));
-      if (added) {
-        c.layers.push_back(CacheLayerInfo{l.desc.digest, l.diff_id, l.desc.media_type, l.desc.size});
-      }
-      r.layer = it->second;
-      c.records.push_back(r);
-      done.insert(s.key);
     }
+    ExportOptions eo;
+    XB_ASSIGN(Layer l, StepLayer(store, snaps, s.snapshot, eo, lease));
+    auto [it, added] = layer_index.emplace(l.desc.digest, static_cast<int>(c.layers.size()));
+    if (added) {
+      c.layers.push_back(CacheLayerInfo{l.desc.digest, l.diff_id, l.desc.media_type, l.desc.size});
+    }
+    r.layer = it->second;
+    c.records.push_back(r);
+    done.insert(s.key);
   }
   return c;
 }
 
 core::Status WriteCache(cache::ImageStore& store, registry::Client* registry, const CacheConfig& records,
                         const CacheLocation& loc, const cache::Lease& lease) {
-    // Layers as they leave the machine: uncompressed ones get their compressed variant.
-    CacheConfig out = records;
-    for (auto& l : out.layers) {
-      if (cache::LayerCompression(l.media_type) != image::Compression::kNone) continue;
+  // Layers as they leave the machine: uncompressed ones get their compressed variant.
+  // Layers already compressed (imported ones) go as they are, under their OCI media type.
+  CacheConfig out = records;
+  for (auto& l : out.layers) {
+    image::Compression c = cache::LayerCompression(l.media_type).value_or(image::Compression::kNone);
+    if (c == image::Compression::kNone) {
       XB_ASSIGN(cache::BlobVariant v, cache::EnsureVariant(store, lease, l.digest, loc.compression));
       l.digest = v.digest;
       l.size = v.size;
-      l.media_type = cache::LayerMediaType(loc.compression, true);
+      c = loc.compression;
     }
-    for (auto& l : out.layers) l.media_type = cache::LayerMediaType(*cache::LayerCompression(l.media_type), true);
-    std::string cfg = out.Serialize();
-    image::Manifest m;
-    m.media_type = std::string(image::media::kOciManifest);
-    m.config.media_type = std::string(kCacheConfigMediaType);
-    m.config.digest = Digest::Of(cfg);
-    m.config.size = static_cast<int64_t>(cfg.size());
+    l.media_type = cache::LayerMediaType(c, true);
+  }
+  std::string cfg = out.Serialize();
+  image::Manifest m;
+  m.media_type = std::string(image::media::kOciManifest);
+  m.config.media_type = std::string(kCacheConfigMediaType);
+  m.config.digest = Digest::Of(cfg);
+  m.config.size = static_cast<int64_t>(cfg.size());
+  for (const auto& l : out.layers) {
+    image::Descriptor d;
+    d.media_type = l.media_type;
+    d.digest = l.digest;
+    d.size = l.size;
+    m.layers.push_back(d);
+  }
+  std::string manifest = m.Serialize();
+  Digest md = Digest::Of(manifest);
+  if (loc.type == "local") {
+    XB_TRY(core::MkdirAll(loc.dir, 0755));
     for (const auto& l : out.layers) {
-      image::Descriptor d;
-      d.media_type = l.media_type;
-      d.digest = l.digest;
-      d.size = l.size;
-      m.layers.push_back(d);
+      XB_TRY(PutLayoutBlob(loc.dir, l.digest, [&](const std::string& p) { return CopyBlobTo(store, l.digest, p); }));
     }
-    std::string manifest = m.Serialize();
-    Digest md = Digest::Of(manifest);
-    if (loc.type == "local") {
-      XB_TRY(core::MkdirAll(loc.dir, 0755));
-      for (const auto& l : out.layers) {
-        XB_TRY(PutLayoutBlob(loc.dir, l.digest, [&](const std::string& p) { return CopyBlobTo(store, l.digest, p); }));
-      }
-      for (const auto& [d, bytes] : {std::pair{m.config.digest, cfg}, std::pair{md, manifest}}) {
-        XB_TRY(PutLayoutBlob(loc.dir, d, [&](const std::string& p) { return core::WriteFileAtomic(p, bytes); }));
-      }
-      core::Json index = {{"schemaVersion", 2},
-                          {"mediaType", image::media::kOciIndex},
-                          {"manifests", core::Json::array({{{"mediaType", image::media::kOciManifest},
-                                                            {"digest", md.String()},
-                                                            {"size", manifest.size()},
-                                                            {"annotations", {{std::string(kRefName), "latest"}}}}})}};
-      XB_TRY(core::WriteFileAtomic(core::JoinPath(loc.dir, "oci-layout"), R"({"imageLayoutVersion":"1.0.0"})"));
-      XB_TRY(core::WriteFileAtomic(core::JoinPath(loc.dir, "index.json"), index.dump()));
-      return core::Ok();
+    for (const auto& [d, bytes] : {std::pair{m.config.digest, cfg}, std::pair{md, manifest}}) {
+      XB_TRY(PutLayoutBlob(loc.dir, d, [&](const std::string& p) { return core::WriteFileAtomic(p, bytes); }));
     }
-    if (!registry) return Error(Code::kFailedPrecondition, "cache export: no registry client");
-    XB_ASSIGN(image::Reference ref, image::ParseReference(loc.ref));
-    XB_ASSIGN(Digest written, store.content().WriteBlob(cfg));
-    XB_TRY(store.db().AddLeaseResource(lease.id, "content", written.String()));
-    cache::ResolvedImage img;
-    img.manifest = m;
-    img.manifest_bytes = manifest;
-    img.record.digest = md;
-    img.record.media_type = m.media_type;
-    img.record.size = static_cast<int64_t>(manifest.size());
-    XB_TRY(registry->PushImage(store, img, ref, nullptr));
+    core::Json index = {{"schemaVersion", 2},
+                        {"mediaType", image::media::kOciIndex},
+                        {"manifests", core::Json::array({{{"mediaType", image::media::kOciManifest},
+                                                          {"digest", md.String()},
+                                                          {"size", manifest.size()},
+                                                          {"annotations", {{std::string(kRefName), "latest"}}}}})}};
+    XB_TRY(core::WriteFileAtomic(core::JoinPath(loc.dir, "oci-layout"), R"({"imageLayoutVersion":"1.0.0"})"));
+    XB_TRY(core::WriteFileAtomic(core::JoinPath(loc.dir, "index.json"), index.dump()));
     return core::Ok();
+  }
+  if (!registry) return Error(Code::kFailedPrecondition, "cache export: no registry client");
+  XB_ASSIGN(image::Reference ref, image::ParseReference(loc.ref));
+  XB_ASSIGN(Digest written, store.content().WriteBlob(cfg));
+  XB_TRY(store.db().AddLeaseResource(lease.id, "content", written.String()));
+  cache::ResolvedImage img;
+  img.manifest = m;
+  img.manifest_bytes = manifest;
+  img.record.digest = md;
+  img.record.media_type = m.media_type;
+  img.record.size = static_cast<int64_t>(manifest.size());
+  XB_TRY(registry->PushImage(store, img, ref, nullptr));
+  return core::Ok();
 }
 
 std::optional<std::string> ImportedCache::Add(const CacheLocation& loc) {

@@ -20,7 +20,6 @@ using core::Error;
 
 namespace {
 
-constexpr std::string_view kDirRef = "dir:";
 constexpr int kMaxPrivateInstances = 64;
 
 std::string What(const Mount& m) { return std::string("RUN --mount=type=") + MountTypeName(m.type) + ",target=" + m.dest; }
@@ -136,30 +135,18 @@ Status RunMounts::Add(cache::ImageStore& store, const Mount& m, const std::vecto
   return Error(Code::kInvalidArgument, What(m) + ": unknown mount type");
 }
 
-Result<std::string> RunMounts::InputRoot(const Mount& m, const std::vector<Ref>& inputs, bool* is_context) {
+Result<std::string> RunMounts::InputRoot(const Mount& m, const std::vector<Ref>& inputs) {
   if (m.input < 0 || static_cast<size_t>(m.input) >= inputs.size()) {
     return Error(Code::kInvalidArgument, "the mount has no source");
   }
-  const Ref& r = inputs[static_cast<size_t>(m.input)];
-  *is_context = r.id.starts_with(kDirRef);
-  if (*is_context) return r.id.substr(kDirRef.size());
-  if (r.id.empty()) {  // scratch: an empty view
-    XB_ASSIGN(std::string view, snaps_.Prepare(""));
-    views_.push_back(view);
-    return snaps_.Mount(view);
-  }
-  XB_ASSIGN(std::string view, snaps_.Prepare(r.id));
+  // A private view (writable, discarded afterwards) of the input's snapshot ("" = scratch).
+  XB_ASSIGN(std::string view, snaps_.Prepare(inputs[static_cast<size_t>(m.input)].id));
   views_.push_back(view);
   return snaps_.Mount(view);
 }
 
 Status RunMounts::AddBind(const Mount& m, const std::vector<Ref>& inputs) {
-  bool is_context = false;
-  XB_ASSIGN(std::string root, InputRoot(m, inputs, &is_context));
-  if (is_context && !m.readonly) {
-    // The context is read in place: a writable bind would write into the user's directory.
-    return Error(Code::kInvalidArgument, "rw bind mounts of the build context are not supported; copy it instead");
-  }
+  XB_ASSIGN(std::string root, InputRoot(m, inputs));
   auto fd = OpenBeneath(root, m.selector, false);
   if (!fd.ok()) {
     return Error(Code::kNotFound, "source " + (m.selector.empty() ? std::string("/") : m.selector) + ": " + fd.error().message());
@@ -200,8 +187,7 @@ Status RunMounts::AddCache(cache::ImageStore& store, const Mount& m, const std::
     std::string fresh = core::JoinPath(tmp, "data");
     XB_TRY(core::MkdirAll(fresh, 0755));
     if (m.input >= 0) {  // from=: seeded with the source's files
-      bool is_context = false;
-      XB_ASSIGN(std::string root, InputRoot(m, inputs, &is_context));
+      XB_ASSIGN(std::string root, InputRoot(m, inputs));
       FileOp copy;
       CopyAction all;
       all.src_input = 0;
@@ -210,7 +196,7 @@ Status RunMounts::AddCache(cache::ImageStore& store, const Mount& m, const std::
       copy.actions.push_back({-1, all});
       FileOpEnv env;
       env.target = fresh;
-      env.inputs.push_back(FileOpInput{root, is_context});
+      env.inputs.push_back(FileOpInput{root, false});
       XB_TRY(ApplyFileOp(copy, env).Context("seed the cache from its from= source"));
     }
     if (::chmod(fresh.c_str(), m.mode ? m.mode : 0755) != 0) return core::SysError("chmod " + fresh);

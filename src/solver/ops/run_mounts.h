@@ -61,9 +61,9 @@ class RunMounts {
   Status AddCache(cache::ImageStore& store, const Mount& m, const std::vector<Ref>& inputs);
   Status AddSecret(const Mount& m, const RunMountSources& sources);
   Status AddSsh(const Mount& m, const RunMountSources& sources);
-  // A root directory readable for a mount source: the input's snapshot through a private view
-  // (writable, discarded afterwards), or the context directory as it is.
-  Result<std::string> InputRoot(const Mount& m, const std::vector<Ref>& inputs, bool* is_context);
+  // A root directory readable for a mount source: the input's snapshot (a stage, an image or the
+  // context's selection) through a private view, writable and discarded afterwards.
+  Result<std::string> InputRoot(const Mount& m, const std::vector<Ref>& inputs);
   // Binds what fd names onto a new staging entry and returns its path, for the runtime.
   Result<std::string> Stage(core::UniqueFd fd);
   // A new file in the staging tmpfs holding `data` (owner and mode as given).

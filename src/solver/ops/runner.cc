@@ -25,7 +25,6 @@ namespace {
 
 constexpr std::string_view kImageScheme = "docker-image://";
 constexpr std::string_view kLocalScheme = "local://";
-constexpr std::string_view kDirRef = "dir:";
 
 // Runs fn on a fresh snapshot over `parent`, mounted; commits it when fn succeeds and removes
 // it otherwise.
@@ -43,8 +42,6 @@ Result<std::string> WithNewSnapshot(exec::Snapshotter& snaps, const std::string&
   }
   return id;
 }
-
-std::string SnapshotOf(const Ref& r) { return r.id.starts_with(kDirRef) ? "" : r.id; }
 
 // The .dockerignore patterns the frontend put on a context source.
 Result<frontend::DockerIgnore> ContextIgnore(const SourceOp& src) {
@@ -221,7 +218,7 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
   if (op.mounts.empty() || op.mounts[0].dest != "/") return Error(Code::kInvalidArgument, "RUN without a root filesystem");
   XB_ASSIGN(std::unique_ptr<RunMounts> extra, RunMounts::Prepare(store_, snaps_, op, inputs, opts_.mount_sources));
   const Mount& rootm = op.mounts[0];
-  std::string parent = rootm.input >= 0 ? SnapshotOf(inputs.at(static_cast<size_t>(rootm.input))) : "";
+  std::string parent = rootm.input >= 0 ? inputs.at(static_cast<size_t>(rootm.input)).id : "";
   int exit_code = 0;
   XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, parent, [&](const std::string& mount) -> Status {
     exec::RunRequest req;
@@ -249,9 +246,9 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
 Result<VertexResult> BuildRunner::RunFile(const Vertex&, const FileOp& op, const std::vector<Ref>& inputs) {
   // Every action writes into one tree: a new snapshot over the first action's input.
   int first = op.actions.empty() ? -1 : op.actions[0].input;
-  std::string parent = first >= 0 && static_cast<size_t>(first) < inputs.size() ? SnapshotOf(inputs[static_cast<size_t>(first)]) : "";
-  // Readable views of the inputs: the context as it is, snapshots through a private view each
-  // (two steps reading one snapshot at once never share a mount).
+  std::string parent = first >= 0 && static_cast<size_t>(first) < inputs.size() ? inputs[static_cast<size_t>(first)].id : "";
+  // Readable views of the inputs: each snapshot through a private view (two steps reading one
+  // snapshot at once never share a mount).
   std::vector<std::string> views;
   core::ScopeGuard drop_views([&] {
     for (const auto& id : views) (void)snaps_.Remove(id);
@@ -259,10 +256,7 @@ Result<VertexResult> BuildRunner::RunFile(const Vertex&, const FileOp& op, const
   FileOpEnv env;
   for (const auto& in : inputs) {
     FileOpInput fi;
-    if (in.id.starts_with(kDirRef)) {
-      fi.root = in.id.substr(kDirRef.size());
-      fi.reset_owner = true;  // context files become 0:0, as BuildKit's transfer does
-    } else if (!in.id.empty()) {
+    if (!in.id.empty()) {
       XB_ASSIGN(std::string view, snaps_.Prepare(in.id));
       views.push_back(view);
       XB_ASSIGN(fi.root, snaps_.Mount(view));
@@ -307,7 +301,7 @@ Result<VertexResult> BuildRunner::RunMerge(const std::vector<Ref>& inputs) {
     copy.actions.push_back({copy.actions.empty() ? 0 : -1, all});
     env.inputs.push_back(FileOpInput{root, false});
   }
-  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, SnapshotOf(inputs[0]), [&](const std::string& mount) -> Status {
+  XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, inputs[0].id, [&](const std::string& mount) -> Status {
     env.target = mount;
     return ApplyFileOp(copy, env);
   }));

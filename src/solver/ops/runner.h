@@ -1,6 +1,7 @@
 // BuildRunner: the OpRunner of real builds. Each op becomes a snapshot:
 //   Source docker-image  -> the image from the local store (or pulled: missing, or --pull),
-//                           unpacked once into a committed snapshot; content key = its digest
+//                           unpacked once into a committed snapshot; content key = its config
+//                           digest
 //   Source local://      -> the part of the context the source selects (its COPY's paths minus
 //                           .dockerignore, context_tree.h) copied into a committed snapshot;
 //                           content key = the checksum of that selection, file digests from the
