@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "core/fs.h"
 #include "core/strings.h"
 #include "exec/snapshot.h"
+#include "solver/ops/build_cache.h"
 #include "solver/ops/result_cache.h"
 #include "solver/ops/runner.h"
 
@@ -84,6 +86,22 @@ std::string WhereInDockerfile(const BuildRequest& req, const solver::Vertex* v) 
   return req.df.filename + ":" + std::to_string(v->meta.source_line) + "\n --> " + line + "\n";
 }
 
+// builder.gc after a build (build_cache.h): said on stderr when it deleted something, or with
+// --debug. A failed collection is a warning; the build itself succeeded.
+int CollectBuildCache(Cli& cli, cache::ImageStore& store, exec::Snapshotter& snaps, const solver::ops::GcConfig& gc) {
+  if (!gc.enabled || gc.rules.empty()) return kExitOk;
+  auto r = solver::ops::RunGc(store, snaps, gc);
+  if (!r.ok()) {
+    std::fprintf(stderr, "WARNING: build cache garbage collection: %s\n", r.error().ToString().c_str());
+    return kExitOk;
+  }
+  if (!r->deleted.empty() || cli.log().Enabled(core::LogLevel::kDebug)) {
+    std::fprintf(stderr, "Build cache garbage collection (builder.gc): deleted %zu objects, reclaimed %s\n",
+                 r->deleted.size(), HumanSize(static_cast<double>(r->reclaimed)).c_str());
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 core::Result<std::pair<std::string, std::string>> ParseSecretFlag(const std::string& spec) {
@@ -141,11 +159,19 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
     if (!r.ok()) return cli.Fail(std::move(r).error().Context("invalid tag " + t));
     tags.push_back(*r);
   }
+  auto gc = solver::ops::ParseGcConfig(cli.ctx().config.raw);
+  if (!gc.ok()) return cli.Fail(gc.error());
   auto store = cli.Store();
   if (!store.ok()) return cli.Fail(store.error());
   auto reg = OpenRegistry(cli);
   if (!reg.ok()) return cli.Fail(reg.error());
+  // Everything the build uses or makes (base images, snapshots, its image until tagged) is held
+  // by this lease, so a prune beside it takes none of it (build_cache.h).
+  auto build_lease = (*store)->CreateProcessLease(std::chrono::hours(24));
+  if (!build_lease.ok()) return cli.Fail(build_lease.error());
+  core::ScopeGuard release([&] { (void)(*store)->db().DeleteLease(build_lease->id); });
   exec::Snapshotter snaps(**store);
+  snaps.set_lease(build_lease->id);
   ProgressOptions po;
   auto mode = ParseProgressMode(req.quiet ? "quiet" : req.progress);
   if (!mode.ok()) return cli.Fail(mode.error());
@@ -170,6 +196,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.output = [&](const solver::Vertex& v, int stream, std::string_view data) { progress.Output(v, stream, data); };
   ro.log = cli.ctx().log;
   ro.mount_sources = req.mount_sources;
+  ro.lease = build_lease->id;
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);
@@ -181,6 +208,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   }
 
   solver::ops::DbResultCache cache(**store);
+  cache.set_lease(build_lease->id);
   // Warnings (an unusable imported cache, ...) are shown after the progress display closes.
   std::vector<std::string> warnings;
   std::mutex wmu;
@@ -293,7 +321,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
     if (!w.ok()) return cli.Fail(w.error());
   }
   if (req.quiet && exported->image_id) std::printf("%s\n", exported->image_id->String().c_str());
-  return kExitOk;
+  return CollectBuildCache(cli, **store, snaps, *gc);
 }
 
 }  // namespace xbuild::cli

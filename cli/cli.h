@@ -100,6 +100,13 @@ bool Confirm(const std::string& warning);
 
 int RunImagePrune(Cli&, const std::vector<std::string>&);
 int RunContainerPrune(Cli&, const std::vector<std::string>&);
+// Build cache and disk usage (cli/cmd_builder_prune.cc, cli/cmd_system.cc).
+int RunBuilder(Cli&, const std::vector<std::string>&);  // `builder`/`buildx` alone: their usage
+int RunBuilderPrune(Cli&, const std::vector<std::string>&);
+int RunBuildxPrune(Cli&, const std::vector<std::string>&);
+int RunSystem(Cli&, const std::vector<std::string>&);
+int RunSystemDf(Cli&, const std::vector<std::string>&);
+int RunSystemPrune(Cli&, const std::vector<std::string>&);
 // The hidden monitor of a detached container (cli/container_monitor.cc).
 int RunMonitor(Cli&, const std::vector<std::string>&);
 

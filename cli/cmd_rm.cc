@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/cli.h"
+#include "cli/prune.h"
 #include "core/fs.h"
 
 namespace xbuild::cli {
@@ -49,31 +50,11 @@ int RunContainerPrune(Cli& cli, const std::vector<std::string>& args) {
   int code = 0;
   if (!ParseCommand(cli, f, "container prune", "container prune [OPTIONS]", args, pos, code, 0, 0)) return code;
   if (!f.GetBool("force") && !Confirm("WARNING! This will remove all stopped containers.")) return kExitOk;
-  auto store = cli.Store();
-  if (!store.ok()) return cli.Fail(store.error());
-  auto containers = cli.Containers();
-  if (!containers.ok()) return cli.Fail(containers.error());
-  auto list = (*containers)->List();
-  if (!list.ok()) return cli.Fail(list.error());
-  exec::Snapshotter snaps(**store);
-  uint64_t reclaimed = 0;
-  bool any = false;
-  int rc = kExitOk;
-  for (const exec::ContainerRecord& r : *list) {
-    if (r.status == exec::kStatusRunning || (*containers)->MonitorAlive(r.id)) continue;
-    uint64_t size = core::DiskUsage(snaps.FsDir(r.snapshot));
-    if (auto s = (*containers)->Remove(r); !s.ok()) {
-      rc = cli.Fail(s.error());
-      continue;
-    }
-    if (!any) std::printf("Deleted Containers:\n");
-    any = true;
-    std::printf("%s\n", r.id.c_str());
-    reclaimed += size;
-  }
-  if (any) std::printf("\n");
-  std::printf("Total reclaimed space: %s\n", HumanSize(static_cast<double>(reclaimed)).c_str());
-  return rc;
+  auto pruned = PruneContainers(cli, 0);
+  if (!pruned.ok()) return cli.Fail(pruned.error());
+  PrintPruned("Deleted Containers:", pruned->lines);
+  std::printf("Total reclaimed space: %s\n", HumanSize(static_cast<double>(pruned->reclaimed)).c_str());
+  return kExitOk;
 }
 
 }  // namespace xbuild::cli

@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ namespace {
 
 const Command kCommands[] = {
     {"build", "Build an image from a Dockerfile", RunBuild},
+    {"builder", "Manage builds (builder prune)", RunBuilder},
+    {"buildx", "Docker Buildx compatible commands (buildx prune)", RunBuilder},
     {"debug", "Debugging tools (debug parse FILE)", RunDebug},
     {"run", "Create and run a new container from an image", RunRun},
     {"exec", "Execute a command in a running container", RunExec},
@@ -40,6 +43,7 @@ const Command kCommands[] = {
     {"push", "Upload an image to a registry", RunPush},
     {"rmi", "Remove one or more images", RunRmi},
     {"save", "Save one or more images to a tar archive", RunSave},
+    {"system", "Manage xbuild (system df, system prune)", RunSystem},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
     {"version", "Show the xbuild version information", RunVersion},
 };
@@ -58,10 +62,22 @@ const std::pair<const char*, const char*> kContainerAliases[] = {
     {"kill", "kill"}, {"inspect", "inspect"}, {"prune", "container prune"},
 };
 
+// `xbuild builder prune`, `xbuild buildx prune`, `xbuild system df|prune`.
+const std::pair<const char*, const char*> kBuilderAliases[] = {{"prune", "builder prune"}};
+const std::pair<const char*, const char*> kBuildxAliases[] = {{"prune", "buildx prune"}};
+const std::pair<const char*, const char*> kSystemAliases[] = {{"df", "system df"}, {"prune", "system prune"}};
+using Aliases = std::span<const std::pair<const char*, const char*>>;
+const std::pair<const char*, Aliases> kGroupAliases[] = {
+    {"builder", kBuilderAliases}, {"buildx", kBuildxAliases}, {"system", kSystemAliases}};
+
 // Commands that only exist under a management command, or not for users at all.
 const Command kHiddenCommands[] = {
     {"container prune", "Remove all stopped containers", RunContainerPrune},
     {"image prune", "Remove unused images", RunImagePrune},
+    {"builder prune", "Remove build cache", RunBuilderPrune},
+    {"buildx prune", "Remove build cache", RunBuildxPrune},
+    {"system df", "Show xbuild disk usage", RunSystemDf},
+    {"system prune", "Remove unused data", RunSystemPrune},
     {"__monitor", "The monitor of a detached container (container_monitor.h)", RunMonitor},
 };
 
@@ -152,6 +168,17 @@ int Main(int argc, char** argv) {
         break;
       }
     }
+  }
+  for (const auto& [group, aliases] : kGroupAliases) {
+    if (name != group || rest.empty()) continue;
+    for (auto& [alias, target] : aliases) {
+      if (rest[0] == alias) {
+        name = target;
+        rest.erase(rest.begin());
+        break;
+      }
+    }
+    break;
   }
   rest.insert(rest.begin(), globals.begin(), globals.end());
   for (auto& c : kHiddenCommands) {

@@ -1,10 +1,14 @@
 #include "cache/image_store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <ctime>
 #include <set>
 
@@ -166,9 +170,11 @@ Result<ImageStore::RemoveResult> ImageStore::Remove(std::string_view name, bool 
     for (auto& t : img.tags)
       if (t == ref->String()) by_tag = t;
   }
-  XB_ASSIGN(auto leased, db_->LeasedKeys("image"));
-  bool in_use = std::find(leased.begin(), leased.end(), img.record.digest.String()) != leased.end();
   XB_TRY(db_->Transaction([&]() -> Status {
+    // Read in the transaction that deletes: a lease taken before it is seen, one taken after
+    // finds the image gone (a build's base image, an exported image not yet tagged).
+    XB_ASSIGN(auto leased, db_->LeasedKeys("image"));
+    bool in_use = std::find(leased.begin(), leased.end(), img.record.digest.String()) != leased.end();
     if (by_tag && img.tags.size() > 1) {
       XB_TRY(db_->DeleteTag(*by_tag));
       res.untagged.push_back(*by_tag);
@@ -206,10 +212,27 @@ Result<core::UniqueFd> ImageStore::LockGc(bool exclusive) {
   return fd;
 }
 
+Result<Lease> ImageStore::CreateProcessLease(std::chrono::seconds ttl) {
+  XB_ASSIGN(Lease lease, db_->CreateLease(ttl));
+  XB_TRY(db_->AddLeaseResource(lease.id, "process", std::to_string(::getpid())));
+  return lease;
+}
+
+Status ImageStore::ReleaseDeadLeases() {
+  XB_TRY(db_->ExpireLeases(static_cast<int64_t>(std::time(nullptr))));
+  XB_ASSIGN(auto owners, db_->LeaseResources("process"));
+  for (const auto& [lease, pid_text] : owners) {
+    pid_t pid = static_cast<pid_t>(std::atoi(pid_text.c_str()));
+    if (pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM)) continue;
+    XB_TRY(db_->DeleteLease(lease));
+  }
+  return core::Ok();
+}
+
 Result<int64_t> ImageStore::CollectGarbage() {
   XB_ASSIGN(core::UniqueFd gc_lock, LockGc(true));
   if (!gc_lock.valid()) return int64_t{0};  // a writer is in flight: collect next time
-  XB_TRY(db_->ExpireLeases(static_cast<int64_t>(std::time(nullptr))));
+  XB_TRY(ReleaseDeadLeases());
   XB_ASSIGN(auto blobs, content_->List());
   XB_ASSIGN(auto leased, db_->LeasedKeys("content"));
   std::set<std::string> keep(leased.begin(), leased.end());

@@ -64,6 +64,13 @@ class ImageStore {
   // deletes the image, which needs `force` when several references name it or a lease holds it.
   core::Result<RemoveResult> Remove(std::string_view name_or_id, bool force);
 
+  // A lease owned by this process (a "process" resource naming its pid): kept while the process
+  // lives, dropped by ReleaseDeadLeases once it is gone (a SIGKILLed pull or build), whatever
+  // its ttl. Builds hold one for all they use (base images, snapshots, their image until tagged).
+  core::Result<Lease> CreateProcessLease(std::chrono::seconds ttl);
+  // Expires leases past their ttl and deletes those whose owning process is gone.
+  core::Status ReleaseDeadLeases();
+
   // Deletes blobs that no image references and no lease holds; returns bytes freed. Runs only
   // while no writer is in flight on this root (see LockGc); otherwise it is deferred to the
   // next collection and returns 0.
@@ -79,7 +86,7 @@ class ImageStore {
   // import or load leaves no stray blobs behind.
   template <typename T, typename F>
   core::Result<T> WithLease(F&& fn) {
-    XB_ASSIGN(Lease lease, db_->CreateLease(std::chrono::hours(24)));
+    XB_ASSIGN(Lease lease, CreateProcessLease(std::chrono::hours(24)));
     core::Result<T> r = [&]() -> core::Result<T> {
       XB_ASSIGN(core::UniqueFd writing, LockGc(false));
       return fn(lease);

@@ -537,6 +537,12 @@ Status MetadataDb::DeleteSnapshot(const std::string& id) {
   }).Context("delete snapshot " + id);
 }
 
+Result<bool> MetadataDb::SnapshotHasChildren(const std::string& id) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT 1 FROM snapshots WHERE parent = ?1 LIMIT 1"));
+  return s.Bind(1, id).Step();
+}
+
 Status MetadataDb::PutCacheRecord(const std::string& key, const std::string& result) {
   return Transaction([&]() -> Status {
     XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "INSERT OR REPLACE INTO cache_records(key, result, created_unix, "
@@ -559,6 +565,25 @@ Status MetadataDb::DeleteCacheRecord(const std::string& key) {
     XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "DELETE FROM cache_records WHERE key = ?1"));
     return s.Bind(1, key).Run();
   }).Context("delete cache record " + key);
+}
+
+Status MetadataDb::TouchCacheRecord(const std::string& key, int64_t now_unix) {
+  return Transaction([&]() -> Status {
+    XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "UPDATE cache_records SET last_used_unix = ?2 WHERE key = ?1"));
+    return s.Bind(1, key).Bind(2, now_unix).Run();
+  }).Context("touch cache record " + key);
+}
+
+Result<std::vector<CacheRecord>> MetadataDb::ListCacheRecords() {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT key, result, created_unix, last_used_unix FROM cache_records "
+                                             "ORDER BY key"));
+  std::vector<CacheRecord> out;
+  for (;;) {
+    XB_ASSIGN(bool row, s.Step());
+    if (!row) return out;
+    out.push_back(CacheRecord{s.Text(0), s.Text(1), s.Int(2), s.Int(3)});
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,7 +643,9 @@ Status MetadataDb::ForgetBlob(const Digest& blob) {
     XB_ASSIGN(Stmt refs, Stmt::Prepare(db_.get(), "DELETE FROM blob_refs WHERE parent = ?1"));
     XB_TRY(refs.Bind(1, blob).Run());
     XB_ASSIGN(Stmt vars, Stmt::Prepare(db_.get(), "DELETE FROM blob_variants WHERE source = ?1 OR digest = ?1"));
-    return vars.Bind(1, blob).Run();
+    XB_TRY(vars.Bind(1, blob).Run());
+    XB_ASSIGN(Stmt sources, Stmt::Prepare(db_.get(), "DELETE FROM blob_sources WHERE digest = ?1"));
+    return sources.Bind(1, blob).Run();
   }).Context("forget blob " + blob.String());
 }
 
@@ -731,6 +758,19 @@ Result<std::vector<std::string>> MetadataDb::LeasedKeys(const std::string& kind)
     XB_ASSIGN(bool row, s.Step());
     if (!row) return out;
     out.push_back(s.Text(0));
+  }
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> MetadataDb::LeaseResources(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  XB_ASSIGN(Stmt s, Stmt::Prepare(db_.get(), "SELECT lease, key FROM lease_resources WHERE kind = ?1 "
+                                             "ORDER BY lease, key"));
+  s.Bind(1, kind);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (;;) {
+    XB_ASSIGN(bool row, s.Step());
+    if (!row) return out;
+    out.emplace_back(s.Text(0), s.Text(1));
   }
 }
 

@@ -35,6 +35,7 @@
 //   snapshots(id TEXT PK, parent TEXT, kind TEXT, key TEXT, created_unix)
 //        INDEX snapshots_by_key(key), snapshots_by_parent(parent)
 //   cache_records(key TEXT PK, result TEXT, created_unix, last_used_unix)
+//        -- last_used_unix: the last cache hit (TouchCacheRecord), or when it was stored
 //
 // Connection PRAGMAs: busy_timeout=10000, journal_mode=WAL, synchronous=NORMAL, foreign_keys=ON.
 //
@@ -85,6 +86,13 @@ struct SnapshotRecord {
   std::string kind;
   std::string key;
   int64_t created_unix = 0;
+};
+
+struct CacheRecord {
+  std::string key;
+  std::string result;
+  int64_t created_unix = 0;
+  int64_t last_used_unix = 0;
 };
 
 struct Lease {
@@ -143,7 +151,8 @@ class MetadataDb {
   // also adds the blob_refs edge source -> variant, so the variant lives as long as its source.
   core::Status PutBlobVariant(const BlobVariant& v);  // replaces
   core::Result<std::optional<BlobVariant>> GetBlobVariant(const core::Digest& source, const std::string& compression);
-  // A deleted blob: drops its edges as a parent and its variant rows (as source or variant).
+  // A deleted blob: drops its edges as a parent, its variant rows (as source or variant) and
+  // where it came from (blob_sources).
   core::Status ForgetBlob(const core::Digest& blob);
 
   // Snapshots (rows only; the directories belong to exec::Snapshotter).
@@ -152,11 +161,14 @@ class MetadataDb {
   core::Result<std::optional<SnapshotRecord>> FindSnapshot(const std::string& key);  // committed only
   core::Result<std::vector<SnapshotRecord>> ListSnapshots();
   core::Status DeleteSnapshot(const std::string& id);  // absent is fine
+  core::Result<bool> SnapshotHasChildren(const std::string& id);
 
   // Build-cache records: solver cache key -> result (JSON chosen by the solver's glue).
   core::Status PutCacheRecord(const std::string& key, const std::string& result);
   core::Result<std::optional<std::string>> GetCacheRecord(const std::string& key);
   core::Status DeleteCacheRecord(const std::string& key);
+  core::Status TouchCacheRecord(const std::string& key, int64_t now_unix);  // a cache hit
+  core::Result<std::vector<CacheRecord>> ListCacheRecords();                // sorted by key
 
   // Leases protect resources (kind + key, e.g. "content", "sha256:...") from GC while work is in
   // flight. ttl 0 = no expiry; the id is 32 random hex characters.
@@ -168,6 +180,8 @@ class MetadataDb {
   // Keys of `kind` held by any existing lease (expired but not yet deleted ones included, so GC
   // should ExpireLeases first), sorted and deduplicated.
   core::Result<std::vector<std::string>> LeasedKeys(const std::string& kind);
+  // (lease id, key) of every resource of `kind`, e.g. the "process" that owns each lease.
+  core::Result<std::vector<std::pair<std::string, std::string>>> LeaseResources(const std::string& kind);
 
   // Raw access for later modules' tables (snapshots, cache records, containers, volumes). Callers
   // must hold no other MetadataDb call in flight on another thread while using it.

@@ -55,8 +55,11 @@ std::vector<std::string> ContainerIds(const std::string& dir) {
   if (!d) return ids;
   while (struct dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    // Only kept containers: sandbox runs' bundles share the directory but have no record.
-    if (IsHexId(name) && name.size() == 64 && core::Exists(core::JoinPath(core::JoinPath(dir, name), kRecordFile))) {
+    // Only kept containers: sandbox runs' bundles share the directory; their config.json is an
+    // OCI spec, not a record, and they have an owner.json (sandbox.h), which records never do.
+    std::string sub = core::JoinPath(dir, name);
+    if (IsHexId(name) && name.size() == 64 && core::Exists(core::JoinPath(sub, kRecordFile)) &&
+        !core::Exists(core::JoinPath(sub, "owner.json"))) {
       ids.push_back(std::move(name));
     }
   }

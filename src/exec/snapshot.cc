@@ -52,19 +52,33 @@ core::Digest ChainId(const std::vector<core::Digest>& diff_ids) {
 Snapshotter::Snapshotter(cache::ImageStore& store)
     : dir_(core::JoinPath(store.root(), "snapshots")), mounts_(core::JoinPath(store.root(), "mounts")), store_(store) {}
 
+Status Snapshotter::Hold(const std::string& id) {
+  if (lease_.empty()) return core::Ok();
+  return store_.db().AddLeaseResource(lease_, "snapshot", id);
+}
+
 std::string Snapshotter::FsDir(const std::string& id) const { return core::JoinPath(dir_, id + "/fs"); }
 
 Result<std::string> Snapshotter::Prepare(const std::string& parent) {
-  if (!parent.empty()) {
-    XB_ASSIGN(auto p, store_.db().GetSnapshot(parent));
-    if (!p || p->kind != kCommitted) return Error(Code::kFailedPrecondition, "snapshot " + parent + " is not committed");
-  }
   XB_ASSIGN(std::string id, core::RandomHex(8));
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, id + "/fs"), 0755));
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, id + "/work"), 0700));
   // The owner, so that CleanupStale can tell an abandoned active snapshot from a live one.
   XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid())));
-  XB_TRY(store_.db().PutSnapshot(cache::SnapshotRecord{id, parent, kActive, "", 0}));
+  // The parent is checked in the transaction that makes it a parent: a prune (which deletes
+  // only snapshots without children, in a transaction) cannot take it in between.
+  Status made = store_.db().Transaction([&]() -> Status {
+    if (!parent.empty()) {
+      XB_ASSIGN(auto p, store_.db().GetSnapshot(parent));
+      if (!p || p->kind != kCommitted) return Error(Code::kFailedPrecondition, "snapshot " + parent + " is not committed");
+    }
+    XB_TRY(store_.db().PutSnapshot(cache::SnapshotRecord{id, parent, kActive, "", 0}));
+    return Hold(id);  // held from the start, so it stays held once committed
+  });
+  if (!made.ok()) {
+    (void)core::RemoveAll(core::JoinPath(dir_, id));
+    return std::move(made).error();
+  }
   return id;
 }
 
@@ -156,7 +170,16 @@ Result<std::string> Snapshotter::FromImage(const cache::ResolvedImage& img) {
                                       " diff_ids for " + std::to_string(img.manifest.layers.size()) + " layers");
   }
   std::string key = "image:" + ChainId(diffs).String();
-  XB_ASSIGN(auto found, store_.db().FindSnapshot(key));
+  // Found and held in one transaction (a prune deletes in one too).
+  auto find_and_hold = [&]() -> Result<std::optional<cache::SnapshotRecord>> {
+    std::optional<cache::SnapshotRecord> found;
+    XB_TRY(store_.db().Transaction([&]() -> Status {
+      XB_ASSIGN(found, store_.db().FindSnapshot(key));
+      return found ? Hold(found->id) : core::Ok();
+    }));
+    return found;
+  };
+  XB_ASSIGN(auto found, find_and_hold());
   if (found) return found->id;
   // One unpacker per image across processes; the others wait and reuse its snapshot.
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, "locks"), 0700));
@@ -165,7 +188,7 @@ Result<std::string> Snapshotter::FromImage(const cache::ResolvedImage& img) {
   while (::flock(lock.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return core::SysError("lock snapshot " + key);
   }
-  XB_ASSIGN(found, store_.db().FindSnapshot(key));
+  XB_ASSIGN(found, find_and_hold());
   if (found) return found->id;
   XB_ASSIGN(std::string id, core::RandomHex(8));
   std::string fs = FsDir(id);
@@ -181,7 +204,10 @@ Result<std::string> Snapshotter::FromImage(const cache::ResolvedImage& img) {
                                           ", the image config says " + diffs[i].String());
       }
     }
-    return store_.db().PutSnapshot(cache::SnapshotRecord{id, "", kCommitted, key, 0});
+    return store_.db().Transaction([&]() -> Status {
+      XB_TRY(store_.db().PutSnapshot(cache::SnapshotRecord{id, "", kCommitted, key, 0}));
+      return Hold(id);
+    });
   };
   Status s = unpack();
   if (!s.ok()) {

@@ -13,6 +13,12 @@
 // active snapshots no live process owns. An active snapshot can instead be held by a file
 // (SetHolder: a kept container's writable layer is held by its container's config.json): its
 // owner file then reads "holder <path>", and it stays while that file exists.
+//
+// Garbage collection (solver/ops/build_cache.h) removes committed snapshots that nothing holds
+// and no other snapshot has as its parent. A build holds what it uses with a lease (set_lease):
+// every snapshot Prepare makes and every image snapshot FromImage returns is added to it as a
+// "snapshot" resource, in the same transaction that finds it, so a prune either sees the lease
+// or the build finds the snapshot gone.
 #pragma once
 
 #include <memory>
@@ -33,6 +39,12 @@ core::Digest ChainId(const std::vector<core::Digest>& diff_ids);
 class Snapshotter {
  public:
   explicit Snapshotter(cache::ImageStore& store);
+
+  // The lease that holds the snapshots this Snapshotter makes or finds ("" = none).
+  void set_lease(std::string lease) { lease_ = std::move(lease); }
+  const std::string& lease() const { return lease_; }
+  // Adds snapshot `id` to the lease (no-op without one).
+  Status Hold(const std::string& id);
 
   // The committed snapshot of an image's filesystem; unpacks it (once, also across processes)
   // when missing. Each layer's diff_id is checked against the config (kDataLoss on mismatch).
@@ -60,6 +72,7 @@ class Snapshotter {
   std::string dir_;     // <root>/snapshots
   std::string mounts_;  // <root>/mounts
   cache::ImageStore& store_;
+  std::string lease_;
 };
 
 }  // namespace xbuild::exec

@@ -323,6 +323,8 @@ Result<PullResult> Client::PullFrom(const Endpoint& ep, cache::ImageStore& store
   auto r = store.WithLease<cache::ImageRecord>([&](const cache::Lease& lease) -> Result<cache::ImageRecord> {
     for (const auto& b : blobs) XB_TRY(store.db().AddLeaseResource(lease.id, "content", b.digest.String()));
     XB_TRY(store.db().AddLeaseResource(lease.id, "content", m.digest.String()));
+    // The image too: a prune must not take it between its record and its tag.
+    XB_TRY(store.db().AddLeaseResource(lease.id, "image", m.digest.String()));
     XB_TRY_CTX(store.content().WriteBlob(m.bytes, m.digest), "store manifest");
     XB_TRY(RunParallel(blobs.size(), opts_.pull_concurrency, [&](size_t i) -> Status {
       const Descriptor& b = blobs[i];

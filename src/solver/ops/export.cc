@@ -151,7 +151,13 @@ core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Sna
       if (auto c = cache::LayerCompression(l.media_type)) l.media_type = cache::LayerMediaType(*c, opts.oci_mediatypes);
     }
     m.layers = layers;
-    return store.CommitImage(m);
+    if (opts.lease.empty()) return store.CommitImage(m);
+    cache::ImageRecord rec;
+    XB_TRY(store.db().Transaction([&]() -> core::Status {
+      XB_ASSIGN(rec, store.CommitImage(m));
+      return store.db().AddLeaseResource(opts.lease, "image", rec.digest.String());
+    }));
+    return rec;
   });
 }
 

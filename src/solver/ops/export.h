@@ -25,6 +25,9 @@ namespace xbuild::solver::ops {
 struct ExportOptions {
   bool oci_mediatypes = true;  // false: Docker's media types
   std::optional<int64_t> source_date_epoch;
+  // A lease to hold the new image ("image" resource, added in the transaction that records it),
+  // so that a prune cannot take it before the build tags it. "" = none.
+  std::string lease;
 };
 
 struct Layer {

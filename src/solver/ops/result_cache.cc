@@ -4,6 +4,7 @@
 #include <sys/file.h>
 
 #include <cerrno>
+#include <ctime>
 
 #include "core/fd.h"
 #include "core/fs.h"
@@ -53,34 +54,41 @@ Result<Ref> DbResultCache::Realize(const std::string& key, const Ref& r) {
 }
 
 Result<std::optional<VertexResult>> DbResultCache::Lookup(const std::string& key) {
-  XB_ASSIGN(auto text, store_.db().GetCacheRecord(key));
-  if (!text) {
-    if (imported_ && imported_->Has(key)) return std::optional<VertexResult>(VertexResult{{Ref{std::string(kRemote) + key}}});
-    return std::optional<VertexResult>();
-  }
-  auto j = core::Json::parse(*text, nullptr, false);
-  VertexResult r;
-  bool valid = j.is_object() && j.contains("outputs") && j["outputs"].is_array();
-  if (valid) {
-    for (const auto& o : j["outputs"]) {
+  std::optional<VertexResult> hit;
+  bool invalid = false;
+  XB_TRY(store_.db().Transaction([&]() -> Status {
+    XB_ASSIGN(auto text, store_.db().GetCacheRecord(key));
+    if (!text) return core::Ok();
+    auto j = core::Json::parse(*text, nullptr, false);
+    VertexResult r;
+    invalid = !(j.is_object() && j.contains("outputs") && j["outputs"].is_array());
+    std::vector<std::string> snapshots;
+    for (const auto& o : invalid ? core::Json::array() : j["outputs"]) {
       if (!o.is_string()) {
-        valid = false;
+        invalid = true;
         break;
       }
       std::string id = o.get<std::string>();
       // Snapshot outputs must still exist and be committed; other refs (context dirs) are kept.
       if (!id.empty() && id.find(':') == std::string::npos) {
         XB_ASSIGN(auto snap, store_.db().GetSnapshot(id));
-        if (!snap || snap->kind != "committed") valid = false;
+        if (!snap || snap->kind != "committed") invalid = true;
+        snapshots.push_back(id);
       }
       r.outputs.push_back(Ref{id});
     }
+    if (invalid) return store_.db().DeleteCacheRecord(key);
+    for (const auto& id : snapshots) {
+      if (!lease_.empty()) XB_TRY(store_.db().AddLeaseResource(lease_, "snapshot", id));
+    }
+    XB_TRY(store_.db().TouchCacheRecord(key, static_cast<int64_t>(std::time(nullptr))));
+    hit = std::move(r);
+    return core::Ok();
+  }));
+  if (!hit && !invalid && imported_ && imported_->Has(key)) {
+    return std::optional<VertexResult>(VertexResult{{Ref{std::string(kRemote) + key}}});
   }
-  if (!valid) {
-    XB_TRY(store_.db().DeleteCacheRecord(key));
-    return std::optional<VertexResult>();
-  }
-  return std::optional<VertexResult>(std::move(r));
+  return hit;
 }
 
 Status DbResultCache::Store(const std::string& key, const VertexResult& result) {

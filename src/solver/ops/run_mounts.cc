@@ -178,6 +178,7 @@ Status RunMounts::AddCache(cache::ImageStore& store, const Mount& m, const std::
     lock.Reset();
     if (n + 1 == kMaxPrivateInstances) return Error(Code::kResourceExhausted, "every private instance is in use");
   }
+  ::futimens(lock.get(), nullptr);  // last used (build_cache.h): what prune's LRU order reads
   fds_.push_back(std::move(lock));
   std::string data = core::JoinPath(dir, "data");
   if (!core::Exists(data)) {

@@ -99,6 +99,7 @@ Result<cache::ResolvedImage> BuildRunner::ResolveImage(const std::string& identi
   std::optional<cache::ResolvedImage> img;
   if (!opts_.pull) {
     auto local = store_.Resolve(ref.String());
+    if (local.ok()) local = Hold(std::move(*local), ref.String());
     if (local.ok()) {
       img = std::move(*local);
     } else if (local.error().code() != Code::kNotFound) {
@@ -111,12 +112,23 @@ Result<cache::ResolvedImage> BuildRunner::ResolveImage(const std::string& identi
     }
     XB_ASSIGN_CTX(registry::PullResult pulled, opts_.registry->Pull(store_, ref, opts_.platform, nullptr),
                   "load base image");
-    XB_ASSIGN(cache::ResolvedImage r, store_.Load(pulled.record));
+    XB_ASSIGN(cache::ResolvedImage loaded, store_.Load(pulled.record));
+    XB_ASSIGN(cache::ResolvedImage r, Hold(std::move(loaded), ref.String()));
     img = std::move(r);
   }
   std::lock_guard<std::mutex> l(mu_);
   images_[identifier] = *img;
   return *img;
+}
+
+// An image found in the store, held by the build's lease: taken, then looked up again, so an
+// image a prune removed in between is not used (kNotFound, as if it had never been there).
+Result<cache::ResolvedImage> BuildRunner::Hold(cache::ResolvedImage img, const std::string& name) {
+  if (opts_.lease.empty()) return img;
+  XB_TRY(store_.db().AddLeaseResource(opts_.lease, "image", img.record.digest.String()));
+  XB_ASSIGN(auto still, store_.db().GetImage(img.record.digest));
+  if (!still) return Error(Code::kNotFound, "No such image: " + name + " (removed as the build took it)");
+  return img;
 }
 
 Result<std::string> BuildRunner::ContentKey(const Vertex& v, const std::vector<Ref>&) {

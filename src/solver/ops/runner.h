@@ -52,6 +52,9 @@ struct RunnerOptions {
   core::Logger* log = nullptr;
   RunMountSources mount_sources;  // --secret, --ssh
   registry::Transport* http = nullptr;  // ADD <url>; null: a CurlTransport of the runner's own
+  // The build's lease: base images resolved are held by it ("image" resources), so a prune
+  // running beside the build leaves them (and, through the snapshotter's lease, their snapshots).
+  std::string lease;
 };
 
 class BuildRunner : public OpRunner {
@@ -74,6 +77,7 @@ class BuildRunner : public OpRunner {
   Result<VertexResult> RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
   Result<VertexResult> RunRemote(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
   ChecksumCache& Checksums();
+  Result<cache::ResolvedImage> Hold(cache::ResolvedImage img, const std::string& name);
 
   cache::ImageStore& store_;
   exec::Snapshotter& snaps_;
