@@ -42,6 +42,15 @@ const Command kCommands[] = {
     {"save", "Save one or more images to a tar archive", RunSave},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
     {"version", "Show the xbuild version information", RunVersion},
+    // Networks (cmd_network.cc, cmd_port.cc).
+    {"network", "Manage networks", RunNetwork},
+    {"port", "List port mappings or a specific mapping for the container", RunPort},
+};
+
+// `xbuild network ls` and friends.
+const std::pair<const char*, const char*> kNetworkAliases[] = {
+    {"ls", "network ls"}, {"list", "network ls"}, {"create", "network create"},
+    {"rm", "network rm"}, {"remove", "network rm"}, {"inspect", "network inspect"},
 };
 
 // `xbuild image ls` and friends, as in Docker's management commands.
@@ -63,6 +72,10 @@ const Command kHiddenCommands[] = {
     {"container prune", "Remove all stopped containers", RunContainerPrune},
     {"image prune", "Remove unused images", RunImagePrune},
     {"__monitor", "The monitor of a detached container (container_monitor.h)", RunMonitor},
+    {"network ls", "List networks", RunNetworkLs},
+    {"network create", "Create a network", RunNetworkCreate},
+    {"network rm", "Remove one or more networks", RunNetworkRm},
+    {"network inspect", "Display detailed information on one or more networks", RunNetworkInspect},
 };
 
 void PrintHelp() {
@@ -146,6 +159,15 @@ int Main(int argc, char** argv) {
   }
   if (name == "container" && !rest.empty()) {
     for (auto& [alias, target] : kContainerAliases) {
+      if (rest[0] == alias) {
+        name = target;
+        rest.erase(rest.begin());
+        break;
+      }
+    }
+  }
+  if (name == "network" && !rest.empty()) {
+    for (auto& [alias, target] : kNetworkAliases) {
       if (rest[0] == alias) {
         name = target;
         rest.erase(rest.begin());
