@@ -68,7 +68,9 @@ c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != 
 json.dump(c, open(p, "w"))
 PY
 stats "runc run (prepared bundle)" runc --root "$WORK/runc" run --bundle "$WORK/bundle" floor
-stats "xbuild run --rm base:1 true" "$XB" --root "$WORK/xb" run --rm base:1 true
+stats "xbuild run --rm base:1 true (bridge)" "$XB" --root "$WORK/xb" run --rm base:1 true
+stats "xbuild run --rm --network none" "$XB" --root "$WORK/xb" run --rm --network none base:1 true
+stats "xbuild run --rm --network host" "$XB" --root "$WORK/xb" run --rm --network host base:1 true
 xb run -d --name bench-exec base:1 sleep 100000 > /dev/null
 stats "xbuild exec bench-exec true" "$XB" --root "$WORK/xb" exec bench-exec true
 

@@ -107,6 +107,13 @@ int RunBuildxPrune(Cli&, const std::vector<std::string>&);
 int RunSystem(Cli&, const std::vector<std::string>&);
 int RunSystemDf(Cli&, const std::vector<std::string>&);
 int RunSystemPrune(Cli&, const std::vector<std::string>&);
+// Networks (cmd_network.cc, cmd_port.cc).
+int RunNetwork(Cli&, const std::vector<std::string>&);
+int RunNetworkLs(Cli&, const std::vector<std::string>&);
+int RunNetworkCreate(Cli&, const std::vector<std::string>&);
+int RunNetworkRm(Cli&, const std::vector<std::string>&);
+int RunNetworkInspect(Cli&, const std::vector<std::string>&);
+int RunPort(Cli&, const std::vector<std::string>&);
 // The hidden monitor of a detached container (cli/container_monitor.cc).
 int RunMonitor(Cli&, const std::vector<std::string>&);
 

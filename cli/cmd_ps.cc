@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/container_format.h"
+#include "cli/network_format.h"
 #include "cli/table.h"
 #include "cli/template.h"
 
@@ -82,7 +83,7 @@ int RunPs(Cli& cli, const std::vector<std::string>& args) {
     }
     if (format == "table") {
       table.Row({id, r.image, ContainerCommand(r, trunc), HumanDuration(now - ParseTime(r.created)) + " ago",
-                 ContainerStatus(r, now), "", r.name});
+                 ContainerStatus(r, now), PortsColumn(r), r.name});
       continue;
     }
     core::Json j = PsJson(r, now, trunc);

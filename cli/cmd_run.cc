@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/container_monitor.h"
+#include "cli/run_net.h"
 #include "cli/registry_util.h"
 #include "core/fs.h"
 #include "core/strings.h"
@@ -73,16 +74,16 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   f.String("entrypoint", 0, "", "Overwrite the default ENTRYPOINT of the image");
   f.String("stop-signal", 0, "", "Signal to stop the container");
   f.String("stop-timeout", 0, "", "Timeout (in seconds) to stop a container");
-  f.String("network", 0, "host", "Connect a container to a network (host, none)");
+  f.String("network", 0, exec::kDefaultNetwork, "Connect a container to a network (bridge, host, none, a network)");
   f.String("hostname", 'h', "", "Container host name");
   f.Bool("read-only", 0, "Mount the container's root filesystem as read only");
+  // Networks (cmd_run_net.cc).
+  f.List("publish", 'p', "Publish a container's port(s) to the host");
+  f.Bool("publish-all", 'P', "Publish all exposed ports to random ports");
+  f.List("add-host", 0, "Add a custom host-to-IP mapping (host:ip)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", args, pos, code, 1, -1)) return code;
-  std::string network = f.GetString("network");
-  if (network != "host" && network != "none") {
-    return cli.UsageError("run", "--network " + network + ": only host and none are available");
-  }
   exec::ContainerRecord rec;
   if (f.Changed("stop-timeout")) {
     char* end = nullptr;
@@ -123,7 +124,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   rec.image = pos[0];
   rec.image_id = img->record.config.String();
   rec.name = f.GetString("name");
-  rec.network = network == "none" ? exec::Network::kNone : exec::Network::kHost;
+  // Networks (cmd_run_net.cc): --network, -p, -P, --add-host.
+  if (auto s = RunNetworkFlags(cli, f, img->config.config, rec); !s.ok()) return cli.Fail(s.error(), kExitUsage);
   rec.hostname = f.GetString("hostname");
   rec.read_only = f.GetBool("read-only");
   rec.auto_remove = f.GetBool("rm");

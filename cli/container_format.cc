@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "cli/cli.h"
+#include "cli/network_format.h"
 
 namespace xbuild::cli {
 
@@ -64,8 +65,8 @@ core::Json PsJson(const exec::ContainerRecord& r, int64_t now, bool trunc) {
                     {"LocalVolumes", "0"},
                     {"Mounts", ""},
                     {"Names", r.name},
-                    {"Networks", r.network == exec::Network::kNone ? "none" : "host"},
-                    {"Ports", ""},
+                    {"Networks", r.net.mode},
+                    {"Ports", PortsColumn(r)},
                     {"RunningFor", HumanDuration(now - ParseTime(r.created)) + " ago"},
                     {"Size", "0B"},
                     {"State", r.status},
@@ -96,7 +97,7 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   config["StopSignal"] = r.stop_signal;
   config["StopTimeout"] = r.stop_timeout;
   core::OrderedJson host;
-  host["NetworkMode"] = r.network == exec::Network::kNone ? "none" : "host";
+  host["NetworkMode"] = r.net.mode;
   host["AutoRemove"] = r.auto_remove;
   host["ReadonlyRootfs"] = r.read_only;
   core::OrderedJson j;
@@ -111,6 +112,8 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   j["Driver"] = "overlay";
   j["HostConfig"] = host;
   j["Config"] = config;
+  // Networks: HostConfig.PortBindings/ExtraHosts and NetworkSettings.
+  AddNetworkSettings(r, j);
   return j;
 }
 

@@ -46,6 +46,15 @@ const Command kCommands[] = {
     {"system", "Manage xbuild (system df, system prune)", RunSystem},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
     {"version", "Show the xbuild version information", RunVersion},
+    // Networks (cmd_network.cc, cmd_port.cc).
+    {"network", "Manage networks", RunNetwork},
+    {"port", "List port mappings or a specific mapping for the container", RunPort},
+};
+
+// `xbuild network ls` and friends.
+const std::pair<const char*, const char*> kNetworkAliases[] = {
+    {"ls", "network ls"}, {"list", "network ls"}, {"create", "network create"},
+    {"rm", "network rm"}, {"remove", "network rm"}, {"inspect", "network inspect"},
 };
 
 // `xbuild image ls` and friends, as in Docker's management commands.
@@ -68,7 +77,8 @@ const std::pair<const char*, const char*> kBuildxAliases[] = {{"prune", "buildx 
 const std::pair<const char*, const char*> kSystemAliases[] = {{"df", "system df"}, {"prune", "system prune"}};
 using Aliases = std::span<const std::pair<const char*, const char*>>;
 const std::pair<const char*, Aliases> kGroupAliases[] = {
-    {"builder", kBuilderAliases}, {"buildx", kBuildxAliases}, {"system", kSystemAliases}};
+    {"builder", kBuilderAliases}, {"buildx", kBuildxAliases}, {"system", kSystemAliases},
+    {"network", kNetworkAliases}};
 
 // Commands that only exist under a management command, or not for users at all.
 const Command kHiddenCommands[] = {
@@ -79,6 +89,10 @@ const Command kHiddenCommands[] = {
     {"system df", "Show xbuild disk usage", RunSystemDf},
     {"system prune", "Remove unused data", RunSystemPrune},
     {"__monitor", "The monitor of a detached container (container_monitor.h)", RunMonitor},
+    {"network ls", "List networks", RunNetworkLs},
+    {"network create", "Create a network", RunNetworkCreate},
+    {"network rm", "Remove one or more networks", RunNetworkRm},
+    {"network inspect", "Display detailed information on one or more networks", RunNetworkInspect},
 };
 
 void PrintHelp() {

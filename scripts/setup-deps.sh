@@ -12,6 +12,8 @@ PACKAGES=(
   libzstd-dev zlib1g-dev
   # runtime parts and independent checkers used by the tests
   runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd openssl iproute2
+  # CNI plugins (bridge, host-local) for container networks (src/exec/cni.h)
+  containernetworking-plugins
   # Docker's default seccomp profile (/usr/share/containers/seccomp.json) for the sandbox
   golang-github-containers-common
   # the examples' toolchain base image: scripts/make-toolchain-rootfs.sh copies these packages

@@ -16,6 +16,7 @@
 #include "core/fs.h"
 #include "core/json.h"
 #include "exec/container_log.h"
+#include "exec/container_net.h"
 #include "exec/sandbox.h"
 
 namespace xbuild::exec {
@@ -83,7 +84,7 @@ std::string NowRfc3339Nano() {
 }
 
 Json RecordToJson(const ContainerRecord& r) {
-  return Json{{"id", r.id},
+  Json j{{"id", r.id},
               {"name", r.name},
               {"image", r.image},
               {"image_id", r.image_id},
@@ -95,7 +96,7 @@ Json RecordToJson(const ContainerRecord& r) {
               {"env", Strings(r.process.env)},
               {"cwd", r.process.cwd},
               {"user", r.process.user},
-              {"network", r.network == Network::kNone ? "none" : "host"},
+              {"network", r.network == Network::kNone ? "none" : r.network == Network::kBridge ? "bridge" : "host"},
               {"hostname", r.hostname},
               {"read_only", r.read_only},
               {"auto_remove", r.auto_remove},
@@ -107,6 +108,8 @@ Json RecordToJson(const ContainerRecord& r) {
               {"error", r.error},
               {"started_at", r.started_at},
               {"finished_at", r.finished_at}};
+  j["net"] = ContainerNetToJson(r.net);  // networks (exec/network.h)
+  return j;
 }
 
 Result<ContainerRecord> RecordFromJson(const Json& j) {
@@ -135,6 +138,10 @@ Result<ContainerRecord> RecordFromJson(const Json& j) {
   r.error = core::GetOptString(j, "error").value_or("");
   r.started_at = core::GetOptString(j, "started_at").value_or("");
   r.finished_at = core::GetOptString(j, "finished_at").value_or("");
+  // Networks (exec/network.h): records without "net" are host or none.
+  r.net = j.contains("net") ? ContainerNetFromJson(j["net"]) : ContainerNet();
+  if (!j.contains("net")) r.net.mode = r.network == Network::kNone ? "none" : "host";
+  if (IsNetworkMode(r.net.mode)) r.network = Network::kBridge;
   return r;
 }
 
@@ -221,6 +228,7 @@ Status Containers::Refresh(ContainerRecord& r) {
   // Nobody runs it: whatever runc still has is a lost process, and the bundle a leftover.
   XB_TRY(runc_.Delete(r.id));
   XB_TRY(core::RemoveAll(core::JoinPath(Dir(r.id), "bundle")));
+  XB_TRY(ReleaseContainerNetwork(root_, *this, r));  // networks: CNI DEL, its namespace
   ::unlink(monitor_file.c_str());
   if (r.status != kStatusRunning) return core::Ok();
   std::string now = NowRfc3339Nano();
@@ -255,6 +263,15 @@ Result<std::vector<ContainerRecord>> Containers::List() {
     out.push_back(std::move(r).value());
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created > b.created; });
+  return out;
+}
+
+Result<std::vector<ContainerRecord>> Containers::ListRaw() const {
+  std::vector<ContainerRecord> out;
+  for (const std::string& id : ContainerIds(ContainersDir(root_))) {
+    auto r = Load(id);
+    if (r.ok()) out.push_back(std::move(r).value());
+  }
   return out;
 }
 
@@ -309,6 +326,7 @@ Status Containers::Stop(const ContainerRecord& r, const std::string& signal, int
 
 Status Containers::Remove(const ContainerRecord& r) {
   XB_TRY(runc_.Delete(r.id));
+  XB_TRY(ReleaseContainerNetwork(root_, *this, r));  // networks: nothing unless it was lost
   XB_TRY_CTX(snaps_.Remove(r.snapshot), "remove the writable layer of " + r.id);
   XB_TRY(core::RemoveAll(Dir(r.id)));
   auto owner = core::ReadFile(NamePath(r.name), 128);
@@ -348,6 +366,9 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     req.cancel = cancel;
     req.runtime = "runc";
     req.log = log;
+    // Networks (container_net.h): its namespace, CNI, published ports; undone after the run.
+    ContainerNetworking networking(root_, *this, log);
+    Status attached = networking.Attach(r, req.sandbox);
     req.on_start = [&](int pid) {
       std::string now = NowRfc3339Nano();
       Status s = Update(id, [&](ContainerRecord& rec) {
@@ -356,9 +377,11 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
         rec.started_at = now;
       });
       if (!s.ok() && log) log->Warn(s.error().ToString());
+      networking.Started();
       if (on_start) on_start();
     };
-    rc = exec::Run(req);
+    rc = attached.ok() ? exec::Run(req) : Result<int>(attached.error());
+    networking.Detach();
     out_log.Flush();
   }
   int code = rc.ok() ? *rc : rc.error().code() == Code::kCancelled ? kLostExitCode : StartFailureCode(rc.error());

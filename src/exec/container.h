@@ -31,6 +31,7 @@
 
 #include "core/log.h"
 #include "core/result.h"
+#include "exec/network.h"
 #include "exec/runc.h"
 #include "exec/snapshot.h"
 #include "exec/spec.h"
@@ -59,6 +60,9 @@ struct ContainerRecord {
   bool auto_remove = false;  // --rm
   std::string stop_signal = "SIGTERM";
   int stop_timeout = 10;  // seconds
+  // Networks (exec/network.h, container_net.h): the network mode, published ports, --add-host,
+  // and the address while it runs on a network. `network` is kBridge on an xbuild network.
+  ContainerNet net;
 
   // Run state.
   std::string status = kStatusCreated;  // created | running | exited
@@ -85,6 +89,8 @@ class Containers {
   core::Result<ContainerRecord> Get(const std::string& id);
   // Every container, refreshed, newest first.
   core::Result<std::vector<ContainerRecord>> List();
+  // Every record as stored, not refreshed (for work done inside Refresh).
+  core::Result<std::vector<ContainerRecord>> ListRaw() const;
   // A container by full id, name or unique id prefix; kNotFound reads "No such container: REF".
   core::Result<ContainerRecord> Find(const std::string& ref);
   // Read-modify-write of a record under its lock. kNotFound when it was removed.

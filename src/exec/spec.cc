@@ -143,10 +143,11 @@ bool UnifiedCgroupHost() {
   return ::statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-Json Namespaces(Network network) {
+Json Namespaces(Network network, const std::string& netns_path) {
   Json ns = Json::array();
   for (const char* type : {"pid", "ipc", "uts", "mount"}) ns.push_back({{"type", type}});
   if (network == Network::kNone) ns.push_back({{"type", "network"}});
+  if (network == Network::kBridge) ns.push_back({{"type", "network"}, {"path", netns_path}});
   if (UnifiedCgroupHost()) ns.push_back({{"type", "cgroup"}});
   return ns;
 }
@@ -174,12 +175,12 @@ Json ProcessJson(const ProcessSpec& process, const ExecUser& user, bool insecure
 Result<Json> LinuxJson(const SandboxOptions& opts, std::string_view id) {
   bool insecure = opts.security == Security::kInsecure;
   Json linux = {
-      {"namespaces", Namespaces(opts.network)},
+      {"namespaces", Namespaces(opts.network, opts.netns_path)},
       {"devices", Devices()},
       {"resources", {{"devices", DeviceRules(insecure)}}},
       {"cgroupsPath", "/xbuild/" + std::string(id)},
   };
-  if (opts.network == Network::kNone) {
+  if (opts.network != Network::kHost) {
     // Docker sets these in a container's own network namespace: unprivileged ports and ping.
     linux["sysctl"] = {{"net.ipv4.ip_unprivileged_port_start", "0"},
                        {"net.ipv4.ping_group_range", "0 2147483647"}};

@@ -10,6 +10,7 @@
 //   - devices null, zero, full, random, urandom, tty, and the device cgroup rules Docker
 //     allows (deny all, then those, ptmx, pts, console, and mknod of any);
 //   - namespaces pid, ipc, uts, mount, plus network for Network::kNone (runc brings up lo)
+//     or the one at netns_path for Network::kBridge
 //     and cgroup on a cgroup v2 host (Docker's "private" default there; "host" on v1);
 //   - cgroupsPath "/xbuild/<id>" (runc's cgroupfs driver; `runc delete` removes it);
 //   - env: PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin when the process
@@ -30,7 +31,9 @@
 
 namespace xbuild::exec {
 
-enum class Network { kHost, kNone };
+// kBridge: the network namespace at SandboxOptions::netns_path, made and set up by xbuild
+// (exec/network.h), joined by runc.
+enum class Network { kHost, kNone, kBridge };
 enum class Security { kSandbox, kInsecure };
 
 struct BindMount {
@@ -57,6 +60,8 @@ struct SandboxOptions {
   std::vector<BindMount> mounts;
   Security security = Security::kSandbox;
   std::string seccomp_profile = std::string(kDefaultSeccompProfile);
+  // Networks (exec/network.h): the namespace to join for Network::kBridge.
+  std::string netns_path;
 };
 
 inline constexpr std::string_view kDefaultPath =

@@ -1,0 +1,98 @@
+// xbuild networks (`network create|ls|rm`, `run --network`): bridge networks made with the CNI
+// plugins (cni.h), each inside a network namespace of its own (netns.h), so that neither the
+// bridge, nor the veth host ends, nor any address is ever added to the host's namespace. The
+// host reaches a container only through published ports (port_proxy.h). The default network,
+// "bridge", is made on first use; "host" and "none" are not networks but modes.
+//
+// Layout under the state root:
+//   networks/lock                 flock around creating and removing networks
+//   networks/<name>/config.json   NetworkInfo as JSON: {"name","id","driver","subnet",
+//                                 "gateway","created"}
+//   networks/<name>/netns         the network's namespace (a bind mount), holding bridge xbr0
+//                                 with the gateway address
+//   networks/<name>/ipam/         the host-local plugin's data: one file per address in use
+//   networks/<name>/hosts.lock    flock while its containers' hosts files are rewritten
+//   netns/<container id>          a running container's namespace (a bind mount), removed
+//                                 after CNI DEL
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "core/result.h"
+
+namespace xbuild::exec {
+
+inline constexpr const char* kDefaultNetwork = "bridge";
+
+// One published port (-p [ip:][host_port:]container_port[/proto], -P).
+struct PortMapping {
+  std::string host_ip;  // empty: every address (0.0.0.0)
+  int host_port = 0;    // 0: any free port
+  int container_port = 0;
+  std::string proto = "tcp";  // tcp | udp
+};
+
+// Parses one -p value; errors name it.
+core::Result<PortMapping> ParsePublish(const std::string& spec);
+// Parses an EXPOSE entry ("80/tcp", "53/udp", "8080") into a mapping to a free host port.
+core::Result<PortMapping> ParseExposed(const std::string& port);
+// "80/tcp".
+std::string PortKey(const PortMapping& p);
+// Docker's `port` line: "80/tcp -> 127.0.0.1:8080".
+std::string PortLine(const PortMapping& p);
+
+// The networking part of a container record.
+struct ContainerNet {
+  std::string mode = "host";              // host | none | a network's name
+  std::vector<PortMapping> ports;         // as asked
+  std::vector<std::string> extra_hosts;   // --add-host "name:ip"
+  // While it runs on a network (empty otherwise):
+  std::string ip, gateway, mac;
+  int prefix_len = 0;
+  std::vector<PortMapping> published;     // the host addresses and ports bound
+};
+
+core::Json ContainerNetToJson(const ContainerNet& n);
+ContainerNet ContainerNetFromJson(const core::Json& j);
+// True for a mode that is an xbuild network (not host or none).
+bool IsNetworkMode(const std::string& mode);
+
+struct NetworkInfo {
+  std::string name, id, driver = "bridge";
+  std::string subnet;   // "172.30.0.0/16"
+  std::string gateway;  // "172.30.0.1", on the bridge in the network's namespace
+  std::string created;  // RFC3339Nano
+};
+
+class Networks {
+ public:
+  explicit Networks(std::string root);
+
+  // The network by name or unique id prefix; the default "bridge" is made when missing.
+  core::Result<NetworkInfo> Get(const std::string& ref);
+  // Every network, the default one included (made when missing), by name.
+  core::Result<std::vector<NetworkInfo>> List();
+  // A new bridge network; an empty subnet takes the next free /16.
+  core::Result<NetworkInfo> Create(const std::string& name, const std::string& subnet,
+                                   const std::string& driver = "bridge");
+  // Removes a user network. `attached`: the containers running on it (it is refused then).
+  core::Status Remove(const NetworkInfo& net, const std::vector<std::string>& attached);
+
+  std::string NetnsPath(const std::string& network) const;
+  std::string ContainerNetnsPath(const std::string& container_id) const;
+  std::string HostsLockPath(const std::string& network) const;
+  // The bridge plugin's configuration (with host-local IPAM under the state root).
+  core::Json CniConfig(const NetworkInfo& net) const;
+
+ private:
+  core::Result<NetworkInfo> Load(const std::string& name) const;
+  core::Result<NetworkInfo> CreateLocked(const std::string& name, const std::string& subnet);
+  std::vector<std::string> Names() const;
+  std::string Dir(const std::string& name) const;
+
+  std::string root_;
+};
+
+}  // namespace xbuild::exec
