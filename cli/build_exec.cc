@@ -159,6 +159,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
     if (!r.ok()) return cli.Fail(std::move(r).error().Context("invalid tag " + t));
     tags.push_back(*r);
   }
+  if (auto s = cli.Setup(); !s.ok()) return cli.Fail(s.error());  // the config file, for builder.gc
   auto gc = solver::ops::ParseGcConfig(cli.ctx().config.raw);
   if (!gc.ok()) return cli.Fail(gc.error());
   auto store = cli.Store();

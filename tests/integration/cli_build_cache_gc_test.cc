@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "core/digest.h"
 #include "core/fs.h"
@@ -295,6 +297,42 @@ TEST_F(CliBuildCacheGcTest, PrunesBesideABuildLeaveWhatItHolds) {
   // The earlier step's result survived both prunes.
   ToolOut again = Build("first", first);
   EXPECT_TRUE(testing::StepCached(again.err, "RUN echo one > /one")) << again.err;
+}
+
+TEST_F(CliBuildCacheGcTest, PrunesBesideAPullLeaveWhatItHolds) {
+  testing::RegistryProcess reg;
+  ASSERT_NO_FATAL_FAILURE(reg.Start(tmp_.Sub("registry")));
+  ASSERT_EQ(Xb({"tag", "base:1", reg.host() + "/gc/pulled:1"}).code, 0);
+  ASSERT_EQ(Xb({"push", reg.host() + "/gc/pulled:1"}).code, 0);
+  ASSERT_EQ(Xb({"rmi", reg.host() + "/gc/pulled:1"}).code, 0);
+  ASSERT_EQ(Xb({"rmi", "base:1"}).code, 0);  // nothing in the store holds those blobs now
+  // A front for the registry that holds blob downloads until the test lets them go.
+  std::atomic<bool> go{false}, held{false};
+  testing::TestHttpServer front;
+  ASSERT_NO_FATAL_FAILURE(front.Start("127.0.0.1", [&](const testing::HttpRequest& r) {
+    if (r.target.find("/blobs/") != std::string::npos) {
+      held = true;
+      while (!go) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return testing::TestHttpServer::Forward(reg.host(), r);
+  }));
+  std::string ref = front.host() + "/gc/pulled:1";
+  pid_t pid = SpawnXbuild({"pull", ref});
+  for (int i = 0; i < 3000 && !held; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(held) << "the pull never asked for a blob";
+
+  ToolOut sp = Xb({"system", "prune", "-a", "-f"});
+  EXPECT_EQ(sp.code, 0) << sp.err;
+  ToolOut bp = Xb({"builder", "prune", "-a", "-f"});
+  EXPECT_EQ(bp.code, 0) << bp.err;
+  go = true;
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  ToolOut run = Xb({"run", "--rm", ref, "sh", "-c", "cat /etc/hello"});
+  EXPECT_EQ(run.out, "hello from xbuild\n") << run.err;
+  EXPECT_EQ(Rows("leases"), 0);
 }
 
 TEST_F(CliBuildCacheGcTest, SystemPruneAllEmptiesAnIdleRoot) {
