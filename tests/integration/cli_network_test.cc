@@ -101,6 +101,7 @@ class NetworkTest : public ContainerTest {
     EXPECT_EQ(DirNames("/sys/class/net"), host_links_);
     EXPECT_EQ(DirNames("/run/netns"), host_netns_);
     for (const std::string& name : PsNames(true)) (void)Xb({"rm", "-f", name});
+    ContainerTest::TearDown();
   }
 
   // Files of host-local's allocations for `network` (one per address in use).
