@@ -135,13 +135,17 @@ int RunNetworkInspect(Cli& cli, const std::vector<std::string>& args) {
 }
 
 int RunNetwork(Cli& cli, const std::vector<std::string>& args) {
-  (void)cli;
-  bool help = args.empty() || args[0] == "--help" || args[0] == "-h";
-  std::fprintf(help ? stdout : stderr,
+  Flags f;
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "network", "network COMMAND", args, pos, code)) return code;
+  std::fprintf(pos.empty() ? stdout : stderr,
                "Usage:  xbuild network COMMAND\n\nManage networks\n\nCommands:\n"
                "  create      Create a network\n  inspect     Display detailed information on one or more networks\n"
                "  ls          List networks\n  rm          Remove one or more networks\n");
-  return help ? kExitOk : kExitUsage;
+  if (pos.empty()) return kExitOk;
+  std::fprintf(stderr, "\nxbuild: 'network %s' is not an xbuild command.\n", pos[0].c_str());
+  return kExitUsage;
 }
 
 }  // namespace xbuild::cli

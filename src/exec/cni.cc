@@ -1,5 +1,7 @@
 #include "exec/cni.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "core/fs.h"
@@ -24,6 +26,11 @@ Result<std::string> Exec(const std::string& command, const CniCall& call) {
     return Error(Code::kInvalidArgument, "CNI config without a plugin type");
   }
   std::string plugin = core::JoinPath(CniPluginDir(), type);
+  if (::access(plugin.c_str(), X_OK) != 0) {
+    return Error(Code::kFailedPrecondition, "CNI plugin " + plugin +
+                                                " not found: install containernetworking-plugins (or set XBUILD_CNI_PATH), "
+                                                "or run with --network host or none");
+  }
   core::RunOptions opts;
   opts.stdin_data = call.config.dump();
   opts.env = std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
@@ -78,6 +85,9 @@ Result<CniResult> CniAdd(const CniCall& call) {
 }
 
 Status CniDel(const CniCall& call) {
+  // Without the plugin, ADD made nothing that DEL would have to undo.
+  std::string type = core::GetOptString(call.config, "type").value_or("");
+  if (::access(core::JoinPath(CniPluginDir(), type).c_str(), X_OK) != 0) return core::Ok();
   auto out = Exec("DEL", call);
   if (!out.ok()) return std::move(out).error();
   return core::Ok();

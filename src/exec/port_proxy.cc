@@ -211,6 +211,10 @@ void PortProxy::Serve() {
       } else {
         ok = Pump(it->client.get(), it->upstream.get(), it->up, crev, urev) &&
              Pump(it->upstream.get(), it->client.get(), it->down, urev, crev);
+        // A side that hung up after its EOF can take nothing more: done (poll would report the
+        // hang-up on every round otherwise).
+        ok = ok && !((crev & POLLHUP) && it->up.eof) && !((urev & POLLHUP) && it->down.eof) &&
+             !((crev | urev) & POLLERR);
       }
       if (!ok || it->Finished()) {
         it = conns.erase(it);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -44,6 +45,15 @@ class BuildTest : public ::testing::Test {
     root_ = tmp_.Sub("state");
     ASSERT_NO_FATAL_FAILURE(ImportBusyboxImage(tmp_.Sub("rootfs"), root_, "base:1"));
     ctx_ = tmp_.Sub("ctx");
+  }
+
+  // Networks: a network's namespace (networks/<name>/netns, a bind mount) lives as long as the
+  // network, so the test root's are let go here, before the root is removed.
+  void TearDown() override {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(root_ + "/networks", ec)) {
+      ::umount2((e.path() / "netns").c_str(), MNT_DETACH);
+    }
   }
 
   ToolOut Xb(const std::vector<std::string>& args) { return RunXbuild(root_, args); }

@@ -101,6 +101,7 @@ class NetworkTest : public ContainerTest {
     EXPECT_EQ(DirNames("/sys/class/net"), host_links_);
     EXPECT_EQ(DirNames("/run/netns"), host_netns_);
     for (const std::string& name : PsNames(true)) (void)Xb({"rm", "-f", name});
+    ContainerTest::TearDown();
   }
 
   // Files of host-local's allocations for `network` (one per address in use).
@@ -167,6 +168,23 @@ TEST_F(NetworkTest, PublishedPortAnswersOnLoopbackAndPortPrintsIt) {
   EXPECT_EQ(rm.code, 0) << rm.err;
   EXPECT_TRUE(WaitReleased("bridge"));
   EXPECT_EQ(HttpGet(port), "");  // the proxy is gone with its monitor
+}
+
+TEST_F(NetworkTest, PublishAllPublishesTheImagesExposedPorts) {
+  ToolOut imported = Xb({"import", "--change", "EXPOSE 80", "--change", "EXPOSE 53/udp",
+                         tmp_.Sub("rootfs") + "/busybox-rootfs", "exposed:1"});
+  ASSERT_EQ(imported.code, 0) << imported.err;
+  std::vector<std::string> args = {"--name", "pub", "-P", "exposed:1"};
+  for (const std::string& a : HttpdCommand("pub")) args.push_back(a);
+  ASSERT_FALSE(RunDetached(args).empty());
+  ToolOut port = Xb({"port", "pub", "80"});
+  ASSERT_EQ(port.code, 0) << port.err;
+  std::string hostport = core::Trim(port.out);
+  ASSERT_TRUE(hostport.starts_with("0.0.0.0:")) << hostport;
+  EXPECT_TRUE(WaitHttp(std::stoi(hostport.substr(8)), "hello from pub"));
+  EXPECT_EQ(Xb({"port", "pub", "53/udp"}).code, 0);
+  ASSERT_EQ(Xb({"rm", "-f", "pub"}).code, 0);
+  EXPECT_TRUE(WaitReleased("bridge"));
 }
 
 TEST_F(NetworkTest, ContainersOnAUserNetworkReachEachOtherByName) {

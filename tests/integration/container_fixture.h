@@ -54,9 +54,18 @@ class ContainerTest : public BuildTest {
     return n;
   }
 
+  // A mount under the root other than a network's namespace (which lives as long as the
+  // network: networks/<name>/netns).
   bool MountedUnderRoot() {
     auto mounts = core::ReadFile("/proc/self/mountinfo");
-    return mounts.ok() && mounts->find(" " + root_ + "/") != std::string::npos;
+    if (!mounts.ok()) return false;
+    for (const std::string& line : core::Split(*mounts, '\n')) {
+      std::vector<std::string> fields = core::Split(line, ' ');
+      if (fields.size() < 5 || !fields[4].starts_with(root_ + "/")) continue;
+      if (fields[4].starts_with(root_ + "/networks/") && fields[4].ends_with("/netns")) continue;
+      return true;
+    }
+    return false;
   }
 
   std::vector<std::string> PsNames(bool all) {
