@@ -1,6 +1,7 @@
 // xbuild build [OPTIONS] PATH
 // --call=build (the default) runs the build (cli/build_exec.h); --call=targets|outline|check
 // list stages, list build args, or run the build checks.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -184,6 +185,21 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       auto loc = solver::ops::ParseCacheLocation(spec, true);
       if (!loc.ok()) return cli.UsageError("build", loc.error().message());
       req.cache_to.push_back(*loc);
+    }
+    // BuildKit's spelling of --cache-to type=inline (a boolean, as Go's strconv.ParseBool reads it).
+    if (auto it = lo.build_args.find("BUILDKIT_INLINE_CACHE"); it != lo.build_args.end()) {
+      static const std::set<std::string> kTrue = {"1", "t", "T", "true", "TRUE", "True"};
+      static const std::set<std::string> kFalse = {"0", "f", "F", "false", "FALSE", "False"};
+      if (!kTrue.count(it->second) && !kFalse.count(it->second)) {
+        return cli.UsageError("build", "invalid --build-arg BUILDKIT_INLINE_CACHE=" + it->second + ": want 1 or 0 (true or false)");
+      }
+      bool have = std::any_of(req.cache_to.begin(), req.cache_to.end(),
+                              [](const solver::ops::CacheLocation& l) { return l.type == "inline"; });
+      if (kTrue.count(it->second) && !have) {
+        solver::ops::CacheLocation inl;
+        inl.type = "inline";
+        req.cache_to.push_back(inl);
+      }
     }
     for (const auto& spec : f.GetList("secret")) {
       auto sec = ParseSecretFlag(spec);

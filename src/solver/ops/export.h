@@ -11,8 +11,10 @@
 // one: every history entry that is not an empty_layer is a snapshot of the chain.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cache/image_store.h"
 #include "exec/snapshot.h"
@@ -25,6 +27,11 @@ namespace xbuild::solver::ops {
 struct ExportOptions {
   bool oci_mediatypes = true;  // false: Docker's media types
   std::optional<int64_t> source_date_epoch;
+  // Called with the image's layers (manifest order) before its config is written, under the
+  // export's lease; what it adds to the config is in the image (the inline cache goes in here).
+  std::function<core::Status(const std::vector<image::Descriptor>& layers, const cache::Lease& lease,
+                             image::ImageConfig& config)>
+      amend_config;
 };
 
 struct Layer {
