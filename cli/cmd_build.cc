@@ -90,8 +90,10 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("push", 0, "Push the image to its registry (every -t tag)");
   f.List("secret", 0, "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\" or \"id=x,env=VAR\")");
   f.List("ssh", 0, "SSH agent socket to expose to the build (format: \"default|<id>[=<socket>]\")");
-  f.List("cache-from", 0, "External cache sources (e.g. \"type=registry,ref=R\", \"type=local,src=DIR\")");
-  f.List("cache-to", 0, "Cache export destinations (e.g. \"type=registry,ref=R,mode=max\", \"type=local,dest=DIR\")");
+  f.List("cache-from", 0,
+         "External cache sources (e.g. \"type=registry,ref=R\", \"type=local,src=DIR\", or an image built with inline cache)");
+  f.List("cache-to", 0,
+         "Cache export destinations (e.g. \"type=registry,ref=R,mode=max\", \"type=local,dest=DIR\", \"type=inline\")");
   f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
