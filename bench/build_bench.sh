@@ -30,7 +30,8 @@ WORK=$(mktemp -d /tmp/xbuild-build-bench.XXXXXX)
 DOCKERD=""
 
 # unmount_under DIR (every mount below it, deepest first: the overlay snapshots of all three
-# tools) and stop_dockerd DIR, shared with the other bench scripts.
+# tools), stop_dockerd DIR, make_busybox_base, timed and median, shared with the other bench
+# scripts.
 source "$(dirname "$0")/dockerd_lib.sh"
 
 cleanup() {
@@ -44,24 +45,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-# timed VAR CMD...: seconds CMD took (its output goes to $WORK/last.log, shown on failure), after a
-# sync so that the previous step's writeback is not charged to it.
-timed() {
-  local _var=$1 _t0 _t1
-  shift
-  sync
-  _t0=$(now)
-  if ! "$@" > "$WORK/last.log" 2>&1; then
-    echo "failed: $*" >&2
-    tail -30 "$WORK/last.log" >&2
-    exit 1
-  fi
-  _t1=$(now)
-  printf -v "$_var" '%s' "$(echo "$_t1 - $_t0" | bc)"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-
 xb() { XBUILD_CONFIG='' DOCKER_CONFIG=$WORK/xb-client "$XB" "$@"; }
 dk() { DOCKER_CONFIG=$DOCKERD/client /usr/bin/docker -H "unix://$DOCKERD/docker.sock" "$@"; }
 # bh ROOT ARGS...: buildah on its own storage; vfs would copy every layer, overlay is its default.
@@ -74,15 +57,8 @@ bh() {
 echo "work dir: $WORK; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "xbuild $("$XB" version 2>/dev/null | head -1); $(/usr/bin/docker --version); $(buildah --version)"
 
-# ---- the base: busybox-static with every applet, as scripts/main-job.sh makes busybox:local
-BASE=$WORK/busybox-rootfs
-mkdir -p "$BASE/bin" "$BASE/etc" "$BASE/tmp"
-chmod 1777 "$BASE/tmp"
-cp /bin/busybox "$BASE/bin/busybox"
-for app in $(/bin/busybox --list); do [[ -e $BASE/bin/$app ]] || ln -s busybox "$BASE/bin/$app"; done
-echo "root:x:0:0:root:/root:/bin/sh" > "$BASE/etc/passwd"
-xb --root "$WORK/xb-base" import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$BASE" busybox:local > /dev/null
-xb --root "$WORK/xb-base" save -o "$WORK/busybox.tar" busybox:local
+# ---- the base: busybox-static with every applet (dockerd_lib.sh)
+make_busybox_base "$WORK/busybox.tar"
 
 # ---- the scenarios' contexts; changed.txt is the file the third build of each run changes, and
 # CHECK[s] is where its content lands in the final image.

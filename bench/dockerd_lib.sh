@@ -1,5 +1,7 @@
-# Helpers to run a private dockerd (sourced by the bench scripts). The caller sets WORK (a
-# scratch dir) and DOCKERDS=() and calls stop_dockerd on each entry of DOCKERDS on exit.
+# Helpers shared by the bench scripts (sourced): a private dockerd, a docker-registry on a
+# loopback port, the busybox base image, timing. The caller sets WORK (a scratch dir),
+# DOCKERDS=() and REG_PIDS=(), and on exit stops each dockerd of DOCKERDS and each registry of
+# REG_PIDS (bench_cleanup does all of it).
 
 # Detaches every mount under $1, deepest first.
 unmount_under() {
@@ -54,3 +56,73 @@ start_dockerd() {
 }
 # dk DOCKERD_DIR ARGS...: the docker client for that dockerd
 dk() { local d=$1; shift; DOCKER_CONFIG=$d/client /usr/bin/docker -H "unix://$d/docker.sock" "$@"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# start_registry NAME VAR: a docker-registry on a free loopback port, storage in $WORK/NAME;
+# sets VAR to host:port. (Not run in a $(...) subshell, so that cleanup sees the pid.)
+start_registry() {
+  local dir=$WORK/$1 port
+  port=$(free_port)
+  mkdir -p "$dir/storage"
+  cat > "$dir/registry.yml" <<EOF
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+http:
+  addr: 127.0.0.1:$port
+  secret: xbuild-bench-secret
+EOF
+  docker-registry serve "$dir/registry.yml" > "$dir/registry.log" 2>&1 &
+  REG_PIDS+=($!)
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" > /dev/null && break; sleep 0.1; done
+  curl -fs "http://127.0.0.1:$port/v2/" > /dev/null || { cat "$dir/registry.log" >&2; exit 1; }
+  printf -v "$2" '%s' "127.0.0.1:$port"
+}
+
+# make_busybox_base TAR: busybox-static with every applet, as scripts/main-job.sh makes
+# busybox:local, imported with the caller's `xb` function and saved to TAR (docker load, xbuild
+# load and buildah pull docker-archive: read it), so every tool starts from the same image.
+make_busybox_base() {
+  local base=$WORK/busybox-rootfs app
+  mkdir -p "$base/bin" "$base/etc" "$base/tmp"
+  chmod 1777 "$base/tmp"
+  cp /bin/busybox "$base/bin/busybox"
+  for app in $(/bin/busybox --list); do [[ -e $base/bin/$app ]] || ln -s busybox "$base/bin/$app"; done
+  echo "root:x:0:0:root:/root:/bin/sh" > "$base/etc/passwd"
+  xb --root "$WORK/xb-base" import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$base" busybox:local > /dev/null
+  xb --root "$WORK/xb-base" save -o "$1" busybox:local
+}
+
+now() { date +%s.%N; }
+# timed VAR CMD...: seconds CMD took (its output goes to $WORK/last.log, shown on failure), after
+# a sync so that the previous step's writeback is not charged to it.
+timed() {
+  local _var=$1 _t0 _t1
+  shift
+  sync
+  _t0=$(now)
+  if ! "$@" > "$WORK/last.log" 2>&1; then
+    echo "failed: $*" >&2
+    tail -30 "$WORK/last.log" >&2
+    exit 1
+  fi
+  _t1=$(now)
+  printf -v "$_var" '%s' "$(echo "$_t1 - $_t0" | bc)"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# bench_cleanup: for `trap bench_cleanup EXIT`: stops every dockerd and registry started, unmounts
+# and removes $WORK, and exits with the script's status.
+bench_cleanup() {
+  local rc=$? p d
+  set +e
+  for d in "${DOCKERDS[@]}"; do stop_dockerd "$d"; done
+  for p in "${REG_PIDS[@]}"; do kill -TERM "$p" 2> /dev/null; wait "$p" 2> /dev/null; done
+  unmount_under "$WORK"
+  rm -rf "$WORK"
+  exit $rc
+}

@@ -27,16 +27,7 @@ DOCKERDS=()
 # shellcheck source=bench/dockerd_lib.sh
 source "$(dirname "$0")/dockerd_lib.sh"
 
-cleanup() {
-  local rc=$? p d
-  set +e
-  for d in "${DOCKERDS[@]}"; do stop_dockerd "$d"; done
-  for p in "${REG_PIDS[@]}"; do kill -TERM "$p" 2> /dev/null; wait "$p" 2> /dev/null; done
-  unmount_under "$WORK"
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 now() { date +%s.%N; }
@@ -50,32 +41,6 @@ timed() {
   printf -v "$_var" '%s' "$(secs "$_t0" "$_t1")"
 }
 min() { printf '%s\n' "$@" | sort -g | head -1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# start_registry NAME VAR: sets VAR to host:port; storage in $WORK/NAME. (Not run in a $(...)
-# subshell, so that cleanup sees the pid.)
-start_registry() {
-  local dir=$WORK/$1 port
-  port=$(free_port)
-  mkdir -p "$dir/storage"
-  cat > "$dir/registry.yml" <<EOF
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $dir/storage
-http:
-  addr: 127.0.0.1:$port
-  secret: xbuild-bench-secret
-EOF
-  docker-registry serve "$dir/registry.yml" > "$dir/registry.log" 2>&1 &
-  REG_PIDS+=($!)
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/v2/" > /dev/null && break; sleep 0.1; done
-  curl -fs "http://127.0.0.1:$port/v2/" > /dev/null || { cat "$dir/registry.log" >&2; exit 1; }
-  printf -v "$2" '%s' "127.0.0.1:$port"
-}
-
 xb() { XBUILD_CONFIG='' DOCKER_CONFIG=$WORK/xb-client "$XB" "$@"; }
 sk() { TMPDIR=$WORK REGISTRY_AUTH_FILE=$WORK/auth.json skopeo "$@"; }
 # Layer digests (manifest order) of the manifest in file $1.

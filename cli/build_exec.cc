@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -202,6 +203,8 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);
   if (!lowered.ok()) return fail(lowered.error());
+  // A base image's inline cache speaks of the base's build, not this one's.
+  lowered->config.extra.erase(std::string(solver::ops::kInlineCacheKey));
   progress.Plan(lowered->definition);
   for (const auto& kv : req.labels) {
     size_t eq = kv.find('=');
@@ -271,7 +274,30 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   er.iidfile = req.iidfile;
   er.metadata_file = req.metadata_file;
   er.cancel = &cancel;
+  // The steps' results realized on this root, for --cache-to (inline included).
+  std::vector<solver::ops::SolvedStep> steps;
+  if (!req.cache_to.empty()) {
+    for (const auto& key : step_keys) {
+      auto hit = cache.Lookup(key);
+      if (hit.ok() && *hit && !(*hit)->outputs.empty() && !cache.IsLazy((*hit)->outputs[0])) {
+        steps.push_back({key, (*hit)->outputs[0].id});
+      }
+    }
+  }
   ProgressStep exporting = progress.StartStep("exporting to image");
+  bool inline_cache = std::any_of(req.cache_to.begin(), req.cache_to.end(),
+                                  [](const solver::ops::CacheLocation& l) { return l.type == "inline"; });
+  if (inline_cache) {
+    er.amend_config = [&](const std::vector<image::Descriptor>& layers, const cache::Lease& lease,
+                          image::ImageConfig& config) -> core::Status {
+      XB_ASSIGN(solver::ops::CacheConfig records,
+                solver::ops::CollectCache(**store, snaps, steps, result->id, false, lease));
+      XB_ASSIGN(core::Json inl, solver::ops::InlineCache(records, layers));
+      config.extra[std::string(solver::ops::kInlineCacheKey)] = inl;
+      exporting.StatusLine("inline cache: " + std::to_string(records.records.size()) + " records (mode=min)");
+      return core::Ok();
+    };
+  }
   auto exported = ExportBuild(**store, snaps, reg->client.get(), *result, lowered->config, er,
                               [&](const std::string& text) { exporting.StatusLine(text); });
   if (!exported.ok()) {
@@ -279,16 +305,13 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
     return fail(exported.error());
   }
   exporting.Done();
-  // --cache-to: the steps' results (those realized on this root), as each destination's mode says.
+  if (inline_cache && !exported->image_id) {
+    warn("--cache-to type=inline: no image was made to carry the cache (it rides in an image, registry, docker or oci output)");
+  }
+  // --cache-to registry|local: the steps' results, as each destination's mode says.
   if (!req.cache_to.empty()) {
-    std::vector<solver::ops::SolvedStep> steps;
-    for (const auto& key : step_keys) {
-      auto hit = cache.Lookup(key);
-      if (hit.ok() && *hit && !(*hit)->outputs.empty() && !cache.IsLazy((*hit)->outputs[0])) {
-        steps.push_back({key, (*hit)->outputs[0].id});
-      }
-    }
     for (const auto& loc : req.cache_to) {
+      if (loc.type == "inline") continue;  // in the image config already
       std::string where = loc.type == "local" ? loc.dir : loc.ref;
       ProgressStep step = progress.StartStep("exporting cache to " + loc.type + " " + where);
       core::Result<bool> s = (*store)->WithLease<bool>([&](const cache::Lease& lease) -> core::Result<bool> {

@@ -22,6 +22,7 @@
 #include "exec/snapshot.h"
 #include "image/config.h"
 #include "registry/client.h"
+#include "solver/ops/export.h"
 #include "solver/scheduler.h"
 
 namespace xbuild::cli {
@@ -53,6 +54,8 @@ struct ExportRequest {
   std::string iidfile;
   std::string metadata_file;
   const solver::CancelToken* cancel = nullptr;  // checked between export phases
+  // Adds to the image config before it is written (solver/ops/export.h), e.g. the inline cache.
+  decltype(solver::ops::ExportOptions::amend_config) amend_config;
 };
 
 struct ExportResult {

@@ -1,6 +1,7 @@
 // xbuild build [OPTIONS] PATH
 // --call=build (the default) runs the build (cli/build_exec.h); --call=targets|outline|check
 // list stages, list build args, or run the build checks.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -89,8 +90,10 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("push", 0, "Push the image to its registry (every -t tag)");
   f.List("secret", 0, "Secret to expose to the build (format: \"id=mysecret[,src=/local/secret]\" or \"id=x,env=VAR\")");
   f.List("ssh", 0, "SSH agent socket to expose to the build (format: \"default|<id>[=<socket>]\")");
-  f.List("cache-from", 0, "External cache sources (e.g. \"type=registry,ref=R\", \"type=local,src=DIR\")");
-  f.List("cache-to", 0, "Cache export destinations (e.g. \"type=registry,ref=R,mode=max\", \"type=local,dest=DIR\")");
+  f.List("cache-from", 0,
+         "External cache sources (e.g. \"type=registry,ref=R\", \"type=local,src=DIR\", or an image built with inline cache)");
+  f.List("cache-to", 0,
+         "Cache export destinations (e.g. \"type=registry,ref=R,mode=max\", \"type=local,dest=DIR\", \"type=inline\")");
   f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
@@ -184,6 +187,21 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
       auto loc = solver::ops::ParseCacheLocation(spec, true);
       if (!loc.ok()) return cli.UsageError("build", loc.error().message());
       req.cache_to.push_back(*loc);
+    }
+    // BuildKit's spelling of --cache-to type=inline (a boolean, as Go's strconv.ParseBool reads it).
+    if (auto it = lo.build_args.find("BUILDKIT_INLINE_CACHE"); it != lo.build_args.end()) {
+      static const std::set<std::string> kTrue = {"1", "t", "T", "true", "TRUE", "True"};
+      static const std::set<std::string> kFalse = {"0", "f", "F", "false", "FALSE", "False"};
+      if (!kTrue.count(it->second) && !kFalse.count(it->second)) {
+        return cli.UsageError("build", "invalid --build-arg BUILDKIT_INLINE_CACHE=" + it->second + ": want 1 or 0 (true or false)");
+      }
+      bool have = std::any_of(req.cache_to.begin(), req.cache_to.end(),
+                              [](const solver::ops::CacheLocation& l) { return l.type == "inline"; });
+      if (kTrue.count(it->second) && !have) {
+        solver::ops::CacheLocation inl;
+        inl.type = "inline";
+        req.cache_to.push_back(inl);
+      }
     }
     for (const auto& spec : f.GetList("secret")) {
       auto sec = ParseSecretFlag(spec);

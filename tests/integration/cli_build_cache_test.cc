@@ -10,7 +10,7 @@
 
 #include "core/digest.h"
 #include "core/json.h"
-#include "integration/build_fixture.h"
+#include "integration/cache_fixture.h"
 
 namespace xbuild {
 namespace {
@@ -18,15 +18,10 @@ namespace {
 using testing::ToolOut;
 using testing::WriteTestFile;
 
-class CliBuildCacheTest : public testing::BuildTest {
+class CliBuildCacheTest : public testing::CacheRunnersTest {
  protected:
   void SetUp() override {
-    ASSERT_NO_FATAL_FAILURE(BuildTest::SetUp());
-    // Runner B: a fresh root with the same base image (loaded from A's archive).
-    std::string base = tmp_.Sub("base.tar");
-    ASSERT_EQ(Xb({"save", "-o", base, "base:1"}).code, 0);
-    root_b_ = tmp_.Sub("runner-b");
-    ASSERT_EQ(testing::RunXbuild(root_b_, {"load", "-i", base}).code, 0);
+    ASSERT_NO_FATAL_FAILURE(CacheRunnersTest::SetUp());
     WriteTestFile(ctx_, "src.txt", "v1\n");
     WriteTestFile(ctx_, "Dockerfile",
                   "FROM base:1 AS build\n"
@@ -37,19 +32,6 @@ class CliBuildCacheTest : public testing::BuildTest {
                   "COPY --from=build /out/app /app\n"
                   "RUN echo final-step && echo final-step > /final\n"
                   "CMD [\"sh\", \"-c\", \"cat /app\"]\n");
-  }
-
-  ToolOut B(const std::vector<std::string>& args) { return testing::RunXbuild(root_b_, args); }
-
-  // What the image prints when run on `root`.
-  static std::string RunOutput(const std::string& root, const std::string& image) {
-    ToolOut r = testing::RunXbuild(root, {"run", "--rm", image});
-    EXPECT_EQ(r.code, 0) << image << ": " << r.err;
-    return r.out;
-  }
-
-  std::string Layers(const std::string& root, const std::string& image) {
-    return testing::RunXbuild(root, {"inspect", "-f", "{{json .RootFS.Layers}}", image}).out;
   }
 
   // The layers (blob digests) of the cache manifest in a local cache directory.
@@ -67,8 +49,6 @@ class CliBuildCacheTest : public testing::BuildTest {
     for (const auto& l : m["layers"]) out.push_back(l["digest"]);
     return out;
   }
-
-  std::string root_b_;
 };
 
 TEST_F(CliBuildCacheTest, RunnerBReusesRunnerAsRegistryCache) {
@@ -123,6 +103,23 @@ TEST_F(CliBuildCacheTest, LocalCacheModeMinNeedsNoBuildStage) {
   EXPECT_EQ(b.err.find(" final-step\n"), std::string::npos) << b.err;
   EXPECT_EQ(RunOutput(root_b_, "app:1"), "binary\nv1\n");
   EXPECT_EQ(Layers(root_b_, "app:1"), Layers(root_, "app:1"));
+  // The cache holds the final image's two step layers, and B took both as they were.
+  std::vector<std::string> layers = CacheLayers(dir);
+  ASSERT_EQ(layers.size(), 2u);
+  for (const auto& l : layers) EXPECT_TRUE(std::filesystem::exists(root_b_ + "/content/blobs/sha256/" + l.substr(7))) << l;
+
+  // mode=min has no build stage: a change there runs the stage whole. With a mode=max
+  // directory beside it, only the steps that read the changed file (and what follows) run.
+  std::string max_dir = tmp_.Sub("cache-max");
+  ASSERT_EQ(Xb({"build", "-t", "app:1", "--cache-to", "type=local,dest=" + max_dir + ",mode=max", ctx_}).code, 0);
+  WriteTestFile(ctx_, "src.txt", "v2\n");
+  b = B({"build", "--progress=plain", "-t", "app:2", "--cache-from", "type=local,src=" + dir, "--cache-from",
+         "type=local,src=" + max_dir, ctx_});
+  ASSERT_EQ(b.code, 0) << b.err;
+  EXPECT_EQ(b.err.find(" compiling\n"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find(" appending\n"), std::string::npos) << b.err;
+  EXPECT_NE(b.err.find(" final-step\n"), std::string::npos) << b.err;
+  EXPECT_EQ(RunOutput(root_b_, "app:2"), "binary\nv2\n");
 }
 
 TEST_F(CliBuildCacheTest, BrokenCachesFallBackToRunningTheSteps) {
@@ -144,8 +141,7 @@ TEST_F(CliBuildCacheTest, BrokenCachesFallBackToRunningTheSteps) {
 
   // A missing blob: the same.
   std::filesystem::remove(some);
-  std::string root_c = tmp_.Sub("runner-c");
-  ASSERT_EQ(testing::RunXbuild(root_c, {"load", "-i", tmp_.Sub("base.tar")}).code, 0);
+  std::string root_c = NewRunner("runner-c");
   ToolOut c = testing::RunXbuild(root_c, {"build", "--progress=plain", "-t", "app:1", "--cache-from", "type=local,src=" + dir, ctx_});
   ASSERT_EQ(c.code, 0) << c.err;
   EXPECT_NE(c.err.find("running the step"), std::string::npos) << c.err;
@@ -168,8 +164,7 @@ TEST_F(CliBuildCacheTest, BrokenCachesFallBackToRunningTheSteps) {
   index["manifests"][0]["digest"] = mdigest;
   index["manifests"][0]["size"] = mbytes.size();
   WriteTestFile(dir, "index.json", index.dump());
-  std::string root_d = tmp_.Sub("runner-d");
-  ASSERT_EQ(testing::RunXbuild(root_d, {"load", "-i", tmp_.Sub("base.tar")}).code, 0);
+  std::string root_d = NewRunner("runner-d");
   ToolOut d = testing::RunXbuild(root_d, {"build", "--progress=plain", "-t", "app:1", "--cache-from", "type=local,src=" + dir, ctx_});
   ASSERT_EQ(d.code, 0) << d.err;
   EXPECT_NE(d.err.find("WARNING: cache from " + dir + " not used"), std::string::npos) << d.err;
@@ -181,7 +176,6 @@ TEST_F(CliBuildCacheTest, BadCacheFlagsAreRefused) {
   struct Case {
     std::string flag, value, says;
   } cases[] = {
-      {"--cache-to", "type=inline", "inline cache is not supported yet"},
       {"--cache-to", "type=registry", "ref= is required"},
       {"--cache-to", "type=local", "dest= is required"},
       {"--cache-to", "type=local,dest=x,mode=most", "mode must be min or max"},

@@ -139,6 +139,9 @@ core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Sna
       if (h.created.empty()) h.created = config.created;
     }
     config.diff_ids = diff_ids;
+    if (opts.amend_config) {
+      XB_TRY(opts.amend_config(layers, lease, config));
+    }
     std::string cfg_bytes = config.Serialize();
     XB_ASSIGN(Digest cfg_digest, store.content().WriteBlob(cfg_bytes));
     XB_TRY(store.db().AddLeaseResource(lease.id, "content", cfg_digest.String()));

@@ -11,8 +11,10 @@
 // one: every history entry that is not an empty_layer is a snapshot of the chain.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cache/image_store.h"
 #include "exec/snapshot.h"
@@ -28,6 +30,11 @@ struct ExportOptions {
   // A lease to hold the new image ("image" resource, added in the transaction that records it),
   // so that a prune cannot take it before the build tags it. "" = none.
   std::string lease;
+  // Called with the image's layers (manifest order) before its config is written, under the
+  // export's lease; what it adds to the config is in the image (the inline cache goes in here).
+  std::function<core::Status(const std::vector<image::Descriptor>& layers, const cache::Lease& lease,
+                             image::ImageConfig& config)>
+      amend_config;
 };
 
 struct Layer {

@@ -3,13 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <set>
+#include <tuple>
 
 #include "cache/distribution.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/strings.h"
-#include "image/manifest.h"
 #include "image/media_types.h"
 #include "solver/ops/export.h"
 
@@ -56,11 +58,9 @@ core::Status CopyBlobTo(cache::ImageStore& store, const Digest& d, const std::st
 
 }  // namespace
 
-std::string CacheConfig::Serialize() const {
-  core::Json ls = core::Json::array();
-  for (const auto& l : layers) {
-    ls.push_back({{"digest", l.digest.String()}, {"diff_id", l.diff_id.String()}, {"mediaType", l.media_type}, {"size", l.size}});
-  }
+namespace {
+
+core::Json RecordsJson(const std::vector<CacheRecordInfo>& records) {
   core::Json rs = core::Json::array();
   for (const auto& r : records) {
     core::Json j = {{"key", r.key}, {"layer", r.layer}};
@@ -68,7 +68,37 @@ std::string CacheConfig::Serialize() const {
     if (!r.base.empty()) j["base"] = r.base;
     rs.push_back(j);
   }
-  return core::CanonicalJson(core::Json{{"layers", ls}, {"records", rs}});
+  return rs;
+}
+
+// Records whose layers index `layer_count` layers.
+core::Result<std::vector<CacheRecordInfo>> ParseRecords(const core::Json& rs, size_t layer_count) {
+  std::vector<CacheRecordInfo> out;
+  for (const auto& r : rs) {
+    if (!r.is_object() || !r.contains("key") || !r["key"].is_string()) {
+      return Error(Code::kInvalidArgument, "a record has no key");
+    }
+    CacheRecordInfo ri;
+    ri.key = r["key"].get<std::string>();
+    ri.layer = r.value("layer", -1);
+    ri.parent = r.value("parent", "");
+    ri.base = r.value("base", "");
+    if (ri.layer < 0 || static_cast<size_t>(ri.layer) >= layer_count) {
+      return Error(Code::kInvalidArgument, "record " + ri.key + " names no layer");
+    }
+    out.push_back(ri);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string CacheConfig::Serialize() const {
+  core::Json ls = core::Json::array();
+  for (const auto& l : layers) {
+    ls.push_back({{"digest", l.digest.String()}, {"diff_id", l.diff_id.String()}, {"mediaType", l.media_type}, {"size", l.size}});
+  }
+  return core::CanonicalJson(core::Json{{"layers", ls}, {"records", RecordsJson(records)}});
 }
 
 core::Result<CacheConfig> CacheConfig::Parse(std::string_view text) {
@@ -90,20 +120,47 @@ core::Result<CacheConfig> CacheConfig::Parse(std::string_view text) {
     }
     c.layers.push_back(li);
   }
-  for (const auto& r : j["records"]) {
-    if (!r.is_object() || !r.contains("key") || !r["key"].is_string()) {
-      return Error(Code::kInvalidArgument, "cache config: a record has no key");
+  XB_ASSIGN_CTX(c.records, ParseRecords(j["records"], c.layers.size()), "cache config");
+  return c;
+}
+
+core::Result<core::Json> InlineCache(const CacheConfig& records, const std::vector<image::Descriptor>& layers) {
+  std::vector<CacheRecordInfo> out;
+  for (const auto& r : records.records) {
+    const Digest& blob = records.layers[static_cast<size_t>(r.layer)].digest;
+    auto at = std::find_if(layers.begin(), layers.end(), [&](const image::Descriptor& d) { return d.digest == blob; });
+    if (at == layers.end()) {
+      return Error(Code::kInternal, "inline cache: the layer " + blob.String() + " of step " + r.key + " is not in the image");
     }
-    CacheRecordInfo ri;
-    ri.key = r["key"].get<std::string>();
-    ri.layer = r.value("layer", -1);
-    ri.parent = r.value("parent", "");
-    ri.base = r.value("base", "");
-    if (ri.layer < 0 || static_cast<size_t>(ri.layer) >= c.layers.size()) {
-      return Error(Code::kInvalidArgument, "cache config: record " + ri.key + " names no layer");
-    }
-    c.records.push_back(ri);
+    CacheRecordInfo inl = r;
+    inl.layer = static_cast<int>(at - layers.begin());
+    out.push_back(inl);
   }
+  std::sort(out.begin(), out.end(), [](const CacheRecordInfo& a, const CacheRecordInfo& b) {
+    return std::tie(a.layer, a.key) < std::tie(b.layer, b.key);
+  });
+  return core::Json{{"records", RecordsJson(out)}};
+}
+
+core::Result<CacheConfig> ParseInlineCache(const image::ImageConfig& config, const image::Manifest& manifest) {
+  auto it = config.extra.find(std::string(kInlineCacheKey));
+  if (it == config.extra.end()) return Error(Code::kNotFound, "the image has no inline cache");
+  if (!it->is_object() || !it->contains("records") || !(*it)["records"].is_array()) {
+    return Error(Code::kInvalidArgument, "inline cache: records must be an array");
+  }
+  if (config.diff_ids.size() != manifest.layers.size()) {
+    return Error(Code::kInvalidArgument, "inline cache: the image has " + std::to_string(manifest.layers.size()) +
+                                             " layers but " + std::to_string(config.diff_ids.size()) + " diff_ids");
+  }
+  CacheConfig c;
+  for (size_t i = 0; i < manifest.layers.size(); ++i) {
+    const image::Descriptor& d = manifest.layers[i];
+    if (!cache::LayerCompression(d.media_type)) {
+      return Error(Code::kInvalidArgument, "inline cache: layer " + d.digest.String() + " has media type " + d.media_type);
+    }
+    c.layers.push_back(CacheLayerInfo{d.digest, config.diff_ids[i], d.media_type, d.size});
+  }
+  XB_ASSIGN_CTX(c.records, ParseRecords((*it)["records"], c.layers.size()), "inline cache");
   return c;
 }
 
@@ -138,10 +195,16 @@ core::Result<CacheLocation> ParseCacheLocation(const std::string& spec, bool for
     }
   }
   if (loc.type == "inline") {
-    return Error(Code::kInvalidArgument, what + ": inline cache is not supported yet; use type=registry or type=local");
+    if (!for_export) {
+      return Error(Code::kInvalidArgument, what + ": an image's inline cache is read with type=registry,ref=IMAGE (or the bare IMAGE)");
+    }
+    if (loc.max) {
+      return Error(Code::kInvalidArgument, what + ": inline cache holds the image's own layers only (mode=min); use type=registry,mode=max");
+    }
+    return loc;
   }
   if (loc.type != "registry" && loc.type != "local") {
-    return Error(Code::kInvalidArgument, what + ": type must be registry or local");
+    return Error(Code::kInvalidArgument, what + ": type must be " + (for_export ? "registry, local or inline" : "registry or local"));
   }
   if (loc.type == "registry" && loc.ref.empty()) return Error(Code::kInvalidArgument, what + ": ref= is required");
   if (loc.type == "local" && loc.dir.empty()) {
@@ -275,10 +338,18 @@ std::optional<std::string> ImportedCache::Add(const CacheLocation& loc) {
       if (!registry_) return Error(Code::kFailedPrecondition, "no registry client");
       XB_ASSIGN(image::Reference ref, image::ParseReference(loc.ref));
       XB_ASSIGN(registry::FetchedManifest fm, registry_->GetManifest(ref));
+      if (image::IsIndexType(fm.media_type)) {  // an image for several platforms: this one's
+        XB_ASSIGN(image::Index index, image::ParseIndex(fm.bytes, fm.digest));
+        XB_ASSIGN(image::Descriptor d, image::SelectPlatform(index, image::HostPlatform()));
+        image::Reference by_digest = ref;
+        by_digest.digest = d.digest;
+        XB_ASSIGN(fm, registry_->GetManifest(by_digest));
+      }
       manifest_bytes = fm.bytes;
     }
     XB_ASSIGN(image::Manifest m, image::ParseManifest(manifest_bytes));
-    if (m.config.media_type != kCacheConfigMediaType) {
+    bool is_image = m.config.media_type == image::media::kOciConfig || m.config.media_type == image::media::kDockerConfig;
+    if (m.config.media_type != kCacheConfigMediaType && !(is_image && loc.type == "registry")) {
       return Error(Code::kInvalidArgument, "not a build cache (config media type " + m.config.media_type + ")");
     }
     std::string cfg;
@@ -289,6 +360,15 @@ std::optional<std::string> ImportedCache::Add(const CacheLocation& loc) {
       XB_ASSIGN(image::Reference ref, image::ParseReference(loc.ref));
       XB_TRY(registry_->FetchBlob(store_.content(), ref, m.config));
       XB_ASSIGN(cfg, store_.content().ReadBlob(m.config.digest, kMaxCacheConfig));
+    }
+    if (is_image) {  // an image: its inline cache
+      XB_ASSIGN(image::ImageConfig ic, image::ParseImageConfig(cfg, m.config.digest));
+      auto inl = ParseInlineCache(ic, m);
+      if (!inl.ok() && inl.error().code() == Code::kNotFound) {
+        return Error(Code::kNotFound, "the image has no inline cache (build it with --cache-to type=inline)");
+      }
+      XB_ASSIGN(src->config, std::move(inl));
+      return src;
     }
     XB_ASSIGN(src->config, CacheConfig::Parse(cfg));
     return src;
@@ -320,12 +400,62 @@ core::Status ImportedCache::Fetch(const Source& src, const CacheLayerInfo& layer
   return registry_->FetchBlob(store_.content(), ref, d);
 }
 
+core::Status ImportedCache::Prefetch(const std::string& key, ResultCache& local) {
+  // The records this realize makes, top first: up to a parent realized already (or the base).
+  std::vector<const Entry*> chain;
+  for (std::string k = key; !k.empty();) {
+    auto it = records_.find(k);
+    if (it == records_.end() || realized_.count(k)) break;
+    if (k != key) {
+      auto hit = local.Lookup(k);
+      if (hit.ok() && *hit && !(*hit)->outputs.empty() && !local.IsLazy((*hit)->outputs[0])) break;
+    }
+    chain.push_back(&it->second);
+    k = it->second.record.parent;
+  }
+  if (!lease_) {
+    XB_ASSIGN(cache::Lease lease, store_.db().CreateLease(std::chrono::hours(1)));
+    lease_ = lease;
+  }
+  struct Job {
+    const Source* src;
+    CacheLayerInfo layer;
+    std::promise<core::Status> done;
+  };
+  auto jobs = std::make_shared<std::vector<Job>>();
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const Entry* e = *it;
+    const CacheLayerInfo& layer = e->source->config.layers[static_cast<size_t>(e->record.layer)];
+    if (fetches_.count(layer.digest) || store_.content().Has(layer.digest)) continue;
+    XB_TRY(store_.db().AddLeaseResource(lease_->id, "content", layer.digest.String()));
+    jobs->push_back(Job{e->source, layer, {}});
+    fetches_[layer.digest] = jobs->back().done.get_future().share();
+  }
+  auto next = std::make_shared<std::atomic<size_t>>(0);
+  size_t workers = std::min<size_t>(4, jobs->size());
+  for (size_t w = 0; w < workers; ++w) {
+    fetchers_.emplace_back([this, jobs, next] {
+      for (size_t i = next->fetch_add(1); i < jobs->size(); i = next->fetch_add(1)) {
+        Job& j = (*jobs)[i];
+        j.done.set_value(Fetch(*j.src, j.layer));
+      }
+    });
+  }
+  return core::Ok();
+}
+
+core::Status ImportedCache::Fetched(const Source& src, const CacheLayerInfo& layer) {
+  if (auto f = fetches_.find(layer.digest); f != fetches_.end()) return f->second.get();
+  return Fetch(src, layer);
+}
+
 core::Result<std::string> ImportedCache::Realize(const std::string& key, ResultCache& local) {
   std::lock_guard<std::recursive_mutex> l(mu_);
   if (auto it = realized_.find(key); it != realized_.end()) return it->second;
   auto it = records_.find(key);
   if (it == records_.end()) return Error(Code::kNotFound, "no imported cache record " + key);
   const Entry& e = it->second;
+  XB_TRY(Prefetch(key, local));
   std::string parent;
   if (!e.record.parent.empty()) {
     auto hit = local.Lookup(e.record.parent);
@@ -344,12 +474,8 @@ core::Result<std::string> ImportedCache::Realize(const std::string& key, ResultC
     XB_ASSIGN(parent, snaps_.FromImage(*base));
   }
   const CacheLayerInfo& layer = e.source->config.layers[static_cast<size_t>(e.record.layer)];
-  if (!lease_) {
-    XB_ASSIGN(cache::Lease lease, store_.db().CreateLease(std::chrono::hours(1)));
-    lease_ = lease;
-  }
   XB_TRY(store_.db().AddLeaseResource(lease_->id, "content", layer.digest.String()));
-  XB_TRY(Fetch(*e.source, layer).Context("cache layer " + layer.digest.String()));
+  XB_TRY(Fetched(*e.source, layer).Context("cache layer " + layer.digest.String()));
   XB_ASSIGN(std::string id, snaps_.Prepare(parent));
   core::Status s = [&]() -> core::Status {
     XB_ASSIGN(std::string mount, snaps_.Mount(id));
@@ -380,6 +506,7 @@ core::Result<std::string> ImportedCache::Realize(const std::string& key, ResultC
 }
 
 ImportedCache::~ImportedCache() {
+  for (auto& t : fetchers_) t.join();
   if (lease_) (void)store_.db().DeleteLease(lease_->id);
 }
 

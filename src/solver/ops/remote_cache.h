@@ -19,6 +19,22 @@
 // give the same keys on any machine. mode=min exports the records of the result's snapshot chain,
 // mode=max those of every step the build ran or found.
 //
+// Inline cache (`--cache-to type=inline`, or `--build-arg BUILDKIT_INLINE_CACHE=1`): the image
+// carries its own cache. The mode=min records (the result's steps) go into the image config, under
+// the top-level key kInlineCacheKey, and name their layers by position among the image's own:
+//
+//   "xbuild.cache.v1": {"records": [{"key": "sha256:<cache key>", "layer": 3,
+//                                    "parent": "sha256:<cache key>", "base": "sha256:<chain id>"}]}
+//
+// where `layer` indexes the manifest's layers (and rootfs.diff_ids). Positions, not blob
+// digests, because the config is the same in every form of the image (uncompressed in the local
+// store, gzip or zstd once pushed); the importer takes the blob, media type and size from the
+// manifest it read and the diff_id from the config. Records are ordered by layer, so the same
+// build gives the same config bytes. A base image's inline cache is never inherited (it speaks
+// of the base's build): the key is dropped from every lowered config before export. Reading it
+// back: `--cache-from REF` (or type=registry,ref=REF) where REF is an image, not a cache
+// manifest; an image without the key is a warning.
+//
 // Importing is lazy: a key found in an imported cache is a hit whose Ref ("remote:<key>") is only
 // realized (the layer fetched, digest-checked and applied over the realized parent, then kept as
 // a local cache record) when something needs its content; the solver falls back to running the
@@ -26,22 +42,28 @@
 // ignored with a warning.
 #pragma once
 
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cache/image_store.h"
+#include "core/json.h"
 #include "exec/snapshot.h"
+#include "image/config.h"
 #include "image/layer.h"
+#include "image/manifest.h"
 #include "registry/client.h"
 #include "solver/scheduler.h"
 
 namespace xbuild::solver::ops {
 
 inline constexpr std::string_view kCacheConfigMediaType = "application/vnd.xbuild.cache.config.v1+json";
+inline constexpr std::string_view kInlineCacheKey = "xbuild.cache.v1";
 
 struct CacheLayerInfo {
   core::Digest digest;  // the (compressed) blob
@@ -66,15 +88,16 @@ struct CacheConfig {
 
 // Where cache goes or comes from (a --cache-to / --cache-from value).
 struct CacheLocation {
-  std::string type;  // "registry" or "local"
-  std::string ref;   // registry: the reference
+  std::string type;  // "registry", "local", or (export only) "inline"
+  std::string ref;   // registry: the reference (import: a cache manifest or an image)
   std::string dir;   // local: dest (export) or src (import)
   bool max = false;  // export: mode=max
   image::Compression compression = image::Compression::kGzip;
   bool ignore_error = false;
 };
 // "type=registry,ref=R[,mode=min|max][,compression=gzip|zstd][,ignore-error=true]",
-// "type=local,dest=DIR" / "type=local,src=DIR", or a bare reference (registry).
+// "type=local,dest=DIR" / "type=local,src=DIR", "type=inline" (export, mode=min only), or a bare
+// reference (registry).
 core::Result<CacheLocation> ParseCacheLocation(const std::string& spec, bool for_export);
 
 // A step the build solved: its cache key and the snapshot it produced.
@@ -94,6 +117,13 @@ core::Result<CacheConfig> CollectCache(cache::ImageStore& store, exec::Snapshott
 core::Status WriteCache(cache::ImageStore& store, registry::Client* registry, const CacheConfig& records,
                         const CacheLocation& loc, const cache::Lease& lease);
 
+// The inline form of mode=min records (see the top of this file) for an image whose layers are
+// `layers`, in manifest order: each record's layer becomes the position of its blob there.
+core::Result<core::Json> InlineCache(const CacheConfig& records, const std::vector<image::Descriptor>& layers);
+// An image's inline cache as a cache config over the image's own layers; kNotFound when the
+// config has none.
+core::Result<CacheConfig> ParseInlineCache(const image::ImageConfig& config, const image::Manifest& manifest);
+
 // The records of the caches given, ready to realize.
 class ImportedCache {
  public:
@@ -102,7 +132,8 @@ class ImportedCache {
   ~ImportedCache();
   ImportedCache(const ImportedCache&) = delete;
   ImportedCache& operator=(const ImportedCache&) = delete;
-  // Reads one cache location's records; an unreadable one is a warning (returned), not an error.
+  // Reads one cache location's records (a cache manifest, or an image's inline cache); an
+  // unreadable one is a warning (returned), not an error.
   std::optional<std::string> Add(const CacheLocation& loc);
   bool Has(const std::string& key) const;
   size_t size() const { return records_.size(); }
@@ -120,6 +151,12 @@ class ImportedCache {
     CacheRecordInfo record;
   };
   core::Status Fetch(const Source& src, const CacheLayerInfo& layer);
+  // Starts fetching, in the background (4 at a time, the bottom first), the layers of `key`
+  // and of the parents that are to be realized with it, so that a chain's layers download side
+  // by side and the first one is applied while the others still come. Called under mu_.
+  core::Status Prefetch(const std::string& key, ResultCache& local);
+  // The layer, fetched: waits for its prefetch, or fetches it now.
+  core::Status Fetched(const Source& src, const CacheLayerInfo& layer);
 
   cache::ImageStore& store_;
   exec::Snapshotter& snaps_;
@@ -129,6 +166,8 @@ class ImportedCache {
   std::recursive_mutex mu_;                       // one realize at a time (parents recurse)
   std::map<std::string, std::string> realized_;  // guarded by mu_: key -> snapshot
   std::optional<cache::Lease> lease_;            // holds fetched blobs until an image does
+  std::map<core::Digest, std::shared_future<core::Status>> fetches_;  // guarded by mu_
+  std::vector<std::thread> fetchers_;                                // joined by the destructor
 };
 
 }  // namespace xbuild::solver::ops
