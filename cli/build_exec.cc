@@ -170,6 +170,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.output = [&](const solver::Vertex& v, int stream, std::string_view data) { progress.Output(v, stream, data); };
   ro.log = cli.ctx().log;
   ro.mount_sources = req.mount_sources;
+  ro.cdi_spec_dirs = exec::CdiSpecDirs(cli.ctx().config);  // RUN --device
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);

@@ -25,6 +25,7 @@
 
 #include "core/json.h"
 #include "core/result.h"
+#include "exec/cdi.h"
 #include "exec/seccomp.h"
 #include "exec/user.h"
 
@@ -46,6 +47,8 @@ struct ProcessSpec {
   std::vector<std::string> env;  // "K=V"
   std::string cwd = "/";
   std::string user;  // Docker's USER: "", "name", "uid", "name:group", "uid:gid"
+  // -t: the process gets a pty (OCI process.terminal; see pty.h).
+  bool terminal = false;
 };
 
 struct SandboxOptions {
@@ -57,6 +60,8 @@ struct SandboxOptions {
   std::vector<BindMount> mounts;
   Security security = Security::kSandbox;
   std::string seccomp_profile = std::string(kDefaultSeccompProfile);
+  // CDI devices (cdi.h): applied to config.json after Docker's defaults.
+  CdiEdits cdi;
 };
 
 inline constexpr std::string_view kDefaultPath =

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "cache/image_store.h"
+#include "exec/cdi.h"
 #include "exec/snapshot.h"
 #include "image/manifest.h"
 #include "registry/client.h"
@@ -52,6 +53,7 @@ struct RunnerOptions {
   core::Logger* log = nullptr;
   RunMountSources mount_sources;  // --secret, --ssh
   registry::Transport* http = nullptr;  // ADD <url>; null: a CurlTransport of the runner's own
+  std::vector<std::string> cdi_spec_dirs = exec::DefaultCdiSpecDirs();  // RUN --device (exec/cdi.h)
 };
 
 class BuildRunner : public OpRunner {
