@@ -153,6 +153,7 @@ TEST_F(CdiTest, RuntimeFromConfig) {
   // Kept in the record: stop goes through it too.
   ToolOut d = XbC({"run", "-d", "--name", "rt", "--runtime", "fake", "base:1", "sh", "-c", "while :; do /bin/busybox sleep 1; done"});
   ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_EQ(core::Trim(XbC({"inspect", "-f", "{{.HostConfig.Runtime}}", "rt"}).out), "fake");
   ASSERT_EQ(XbC({"stop", "-t", "1", "rt"}).code, 0);
   calls = core::ReadFile(wrapper_log_);
   ASSERT_TRUE(calls.ok());

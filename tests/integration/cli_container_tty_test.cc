@@ -188,6 +188,7 @@ TEST_F(ContainerTtyTest, DetachedTtyIsLoggedAsStdout) {
   for (int i = 0; i < 300 && core::Trim(Xb({"inspect", "-f", "{{.State.Status}}", "ttylog"}).out) != "exited"; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  EXPECT_EQ(core::Trim(Xb({"inspect", "-f", "{{.Config.Tty}}", "ttylog"}).out), "true");
   ToolOut logs = Xb({"logs", "ttylog"});
   EXPECT_NE(logs.out.find("TTY_LOGGED"), std::string::npos) << logs.out << logs.err;
   auto raw = core::ReadFile(root_ + "/containers/" + id + "/" + id + "-json.log");
