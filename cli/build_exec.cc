@@ -199,6 +199,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.log = cli.ctx().log;
   ro.mount_sources = req.mount_sources;
   ro.lease = build_lease->id;
+  ro.cdi_spec_dirs = exec::CdiSpecDirs(cli.ctx().config);  // RUN --device
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);

@@ -94,6 +94,7 @@ core::Result<exec::Containers*> Cli::Containers() {
     XB_ASSIGN(cache::ImageStore * store, Store());
     snapshots_ = std::make_unique<exec::Snapshotter>(*store);
     containers_ = std::make_unique<exec::Containers>(ctx_.root, *snapshots_);
+    containers_->Configure(ctx_.config);  // --runtime, CDI spec dirs
   }
   return containers_.get();
 }

@@ -1,6 +1,8 @@
 // xbuild exec [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: runs a command in a
 // running container (`runc exec`); its output is ours and so is its exit code (126 when it
 // cannot be run, 127 when it is not found, as Docker).
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -15,6 +17,9 @@ int RunExec(Cli& cli, const std::vector<std::string>& args) {
   f.List("env", 'e', "Set environment variables");
   f.String("workdir", 'w', "", "Working directory inside the container");
   f.String("user", 'u', "", "Username or UID (format: \"<name|uid>[:<group|gid>]\")");
+  // -i/-t (exec/pty.h)
+  f.Bool("interactive", 'i', "Keep STDIN open even if not attached");
+  f.Bool("tty", 't', "Allocate a pseudo-TTY");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", args, pos, code, 2)) return code;
@@ -33,7 +38,12 @@ int RunExec(Cli& cli, const std::vector<std::string>& args) {
   }
   p.cwd = f.GetString("workdir");
   p.user = f.GetString("user");
-  auto rc = (*containers)->Exec(*r, p, f.GetBool("detach"), WriteToStdio);
+  p.terminal = f.GetBool("tty");
+  bool attach_stdin = f.GetBool("interactive") && !f.GetBool("detach");
+  if (attach_stdin && p.terminal && !::isatty(STDIN_FILENO)) {
+    return cli.Fail(core::Error(core::Code::kInvalidArgument, "the input device is not a TTY"));
+  }
+  auto rc = (*containers)->Exec(*r, p, f.GetBool("detach"), WriteToStdio, attach_stdin ? STDIN_FILENO : -1);
   if (!rc.ok() && rc.error().code() == core::Code::kFailedPrecondition && r->status != exec::kStatusRunning) {
     return cli.Fail(rc.error());
   }

@@ -3,6 +3,7 @@
 // and in its log, its exit code ours) or, with -d, by a detached monitor (container_monitor.h),
 // printing its id. --rm removes it when it ends.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -14,7 +15,9 @@
 #include "cli/registry_util.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "exec/cdi.h"
 #include "exec/container.h"
+#include "exec/runtimes.h"
 #include "exec/snapshot.h"
 
 namespace xbuild::cli {
@@ -81,6 +84,12 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   f.List("publish", 'p', "Publish a container's port(s) to the host");
   f.Bool("publish-all", 'P', "Publish all exposed ports to random ports");
   f.List("add-host", 0, "Add a custom host-to-IP mapping (host:ip)");
+  // -i/-t (exec/pty.h), --device CDI names and --gpus (exec/cdi.h), --runtime (exec/runtimes.h)
+  f.Bool("interactive", 'i', "Keep STDIN open even if not attached");
+  f.Bool("tty", 't', "Allocate a pseudo-TTY");
+  f.List("device", 0, "Add a host device to the container (a CDI name: vendor/class=name)");
+  f.String("gpus", 0, "", "GPU devices to add to the container ('all' to pass all GPUs)");
+  f.String("runtime", 0, "", "Runtime to use for this container");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", args, pos, code, 1, -1)) return code;
@@ -135,6 +144,31 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
     rec.stop_signal = cc.stop_signal;
   }
 
+  // -i/-t, --device, --gpus, --runtime: checked before anything is made.
+  rec.open_stdin = f.GetBool("interactive");
+  rec.process.terminal = f.GetBool("tty");
+  if (rec.open_stdin && rec.process.terminal && !f.GetBool("detach") && !::isatty(STDIN_FILENO)) {
+    return cli.Fail(core::Error(core::Code::kInvalidArgument, "the input device is not a TTY"));
+  }
+  for (const std::string& d : f.GetList("device")) {
+    if (!exec::IsCdiName(d)) {
+      return cli.Fail(core::Error(core::Code::kInvalidArgument,
+                                  "--device " + d + ": host device paths are not supported yet; give a CDI name (vendor/class=name)"),
+                      kExitUsage);
+    }
+    rec.devices.push_back(d);
+  }
+  if (f.Changed("gpus")) {
+    auto gpus = exec::GpusToCdiNames(f.GetString("gpus"));
+    if (!gpus.ok()) return cli.Fail(gpus.error(), kExitUsage);
+    rec.devices.insert(rec.devices.end(), gpus->begin(), gpus->end());
+  }
+  rec.runtime = f.GetString("runtime");
+  if (auto rt = exec::SelectRuntime(cli.ctx().config, rec.runtime); !rt.ok()) return cli.Fail(rt.error(), kExitUsage);
+  if (auto cdi = exec::ResolveCdiDevices(exec::CdiSpecDirs(cli.ctx().config), rec.devices); !cdi.ok()) {
+    return cli.Fail(cdi.error(), kExitUsage);
+  }
+
   auto containers = cli.Containers();
   if (!containers.ok()) return cli.Fail(containers.error(), kExitUsage);
   exec::Snapshotter snaps(**store);
@@ -153,7 +187,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   sa.sa_handler = OnRunSignal;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
-  auto rc = (*containers)->Run(rec.id, WriteToStdio, &g_run_cancel, {}, cli.ctx().log);
+  auto rc = (*containers)->Run(rec.id, WriteToStdio, &g_run_cancel, {}, cli.ctx().log,
+                               rec.open_stdin ? STDIN_FILENO : -1);  // -i
   if (!rc.ok()) return cli.Fail(rc.error(), exec::StartFailureCode(rc.error()));
   return *rc;
 }

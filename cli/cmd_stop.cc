@@ -82,10 +82,11 @@ int RunKill(Cli& cli, const std::vector<std::string>& args) {
 int RunStart(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.Bool("attach", 'a', "Attach STDOUT/STDERR and forward signals");
+  f.Bool("interactive", 'i', "Attach container's STDIN");  // exec/pty.h
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "start", "start [OPTIONS] CONTAINER [CONTAINER...]", args, pos, code, 1)) return code;
-  if (!f.GetBool("attach")) {
+  if (!f.GetBool("attach") && !f.GetBool("interactive")) {  // -i attaches too, as in Docker
     int last = kExitOk;
     int rc = ForEach(cli, pos, [&](exec::Containers& c, const exec::ContainerRecord& r) { return StartOne(cli, c, r, last); });
     return rc == kExitOk ? kExitOk : (last != kExitOk ? last : rc);
@@ -98,7 +99,8 @@ int RunStart(Cli& cli, const std::vector<std::string>& args) {
   if (r->status == exec::kStatusRunning || (*containers)->MonitorAlive(r->id)) {
     return cli.Fail(core::Error(core::Code::kFailedPrecondition, "container " + r->id + " is already running"));
   }
-  auto rc = (*containers)->Run(r->id, WriteToStdio, nullptr, {}, cli.ctx().log);
+  auto rc = (*containers)->Run(r->id, WriteToStdio, nullptr, {}, cli.ctx().log,
+                               f.GetBool("interactive") ? 0 : -1);  // -i
   if (!rc.ok()) return cli.Fail(rc.error(), exec::StartFailureCode(rc.error()));
   return *rc;
 }

@@ -96,10 +96,17 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   config["Entrypoint"] = r.entrypoint.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(r.entrypoint);
   config["StopSignal"] = r.stop_signal;
   config["StopTimeout"] = r.stop_timeout;
+  // -i/-t
+  config["Tty"] = r.process.terminal;
+  config["OpenStdin"] = r.open_stdin;
   core::OrderedJson host;
   host["NetworkMode"] = r.net.mode;
   host["AutoRemove"] = r.auto_remove;
   host["ReadonlyRootfs"] = r.read_only;
+  // --runtime, --device CDI names and --gpus (Docker records both as a "cdi" device request)
+  host["Runtime"] = r.runtime.empty() ? "runc" : r.runtime;
+  host["DeviceRequests"] = r.devices.empty() ? core::OrderedJson(nullptr)
+                                             : core::OrderedJson::array({{{"Driver", "cdi"}, {"DeviceIDs", r.devices}}});
   core::OrderedJson j;
   j["Id"] = r.id;
   j["Created"] = r.created;

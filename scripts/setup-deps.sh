@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git
   # libraries (found by CMake)
   antlr4 default-jre-headless libantlr4-runtime-dev libgit2-dev libarchive-dev libssl-dev libtbb-dev
-  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libsqlite3-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libsqlite3-dev libyaml-dev
   libzstd-dev zlib1g-dev
   # runtime parts and independent checkers used by the tests
   runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd openssl iproute2

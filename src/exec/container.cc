@@ -17,6 +17,8 @@
 #include "core/json.h"
 #include "exec/container_log.h"
 #include "exec/container_net.h"
+#include "exec/pty.h"
+#include "exec/runtimes.h"
 #include "exec/sandbox.h"
 
 namespace xbuild::exec {
@@ -107,7 +109,12 @@ Json RecordToJson(const ContainerRecord& r) {
               {"exit_code", r.exit_code},
               {"error", r.error},
               {"started_at", r.started_at},
-              {"finished_at", r.finished_at}};
+              {"finished_at", r.finished_at},
+              // -i/-t, --device/--gpus, --runtime
+              {"tty", r.process.terminal},
+              {"open_stdin", r.open_stdin},
+              {"devices", Strings(r.devices)},
+              {"runtime", r.runtime}};
   j["net"] = ContainerNetToJson(r.net);  // networks (exec/network.h)
   return j;
 }
@@ -142,6 +149,11 @@ Result<ContainerRecord> RecordFromJson(const Json& j) {
   r.net = j.contains("net") ? ContainerNetFromJson(j["net"]) : ContainerNet();
   if (!j.contains("net")) r.net.mode = r.network == Network::kNone ? "none" : "host";
   if (IsNetworkMode(r.net.mode)) r.network = Network::kBridge;
+  // -i/-t, --device/--gpus, --runtime
+  r.process.terminal = j.value("tty", false);
+  r.open_stdin = j.value("open_stdin", false);
+  r.devices = core::GetStringList(j, "devices");
+  r.runtime = core::GetOptString(j, "runtime").value_or("");
   return r;
 }
 
@@ -213,6 +225,12 @@ Status Containers::Update(const std::string& id, const std::function<void(Contai
   return Save(r);
 }
 
+Runc Containers::RuncOf(const ContainerRecord& r) const {
+  auto rt = SelectRuntime(config_, r.runtime);
+  if (!rt.ok()) return runc_;
+  return Runc(rt->path, RuncStateDir(root_), rt->args);
+}
+
 bool Containers::MonitorAlive(const std::string& id) const {
   return OwnerFileAlive(core::JoinPath(Dir(id), kMonitorFile));
 }
@@ -226,7 +244,7 @@ Status Containers::Refresh(ContainerRecord& r) {
   if (!has_monitor_file && r.status != kStatusRunning) return core::Ok();
   if (OwnerFileAlive(monitor_file)) return core::Ok();
   // Nobody runs it: whatever runc still has is a lost process, and the bundle a leftover.
-  XB_TRY(runc_.Delete(r.id));
+  XB_TRY(RuncOf(r).Delete(r.id));
   XB_TRY(core::RemoveAll(core::JoinPath(Dir(r.id), "bundle")));
   XB_TRY(ReleaseContainerNetwork(root_, *this, r));  // networks: CNI DEL, its namespace
   ::unlink(monitor_file.c_str());
@@ -298,7 +316,7 @@ Status Containers::Signal(const ContainerRecord& r, const std::string& signal) {
   if (r.status != kStatusRunning) {
     return Error(Code::kFailedPrecondition, "container " + r.id + " is not running");
   }
-  return runc_.Kill(r.id, signal);
+  return RuncOf(r).Kill(r.id, signal);
 }
 
 bool Containers::WaitStopped(const std::string& id, int timeout_s) {
@@ -315,9 +333,9 @@ bool Containers::WaitStopped(const std::string& id, int timeout_s) {
 Status Containers::Stop(const ContainerRecord& r, const std::string& signal, int timeout_s) {
   if (r.status == kStatusRunning) {
     // The process may end between our read and the kill: that is a stop too.
-    (void)runc_.Kill(r.id, signal);
+    (void)RuncOf(r).Kill(r.id, signal);
     if (WaitStopped(r.id, std::max(timeout_s, 0))) return core::Ok();
-    (void)runc_.Kill(r.id, "KILL");
+    (void)RuncOf(r).Kill(r.id, "KILL");
   }
   constexpr int kKillWaitSeconds = 30;
   if (WaitStopped(r.id, kKillWaitSeconds)) return core::Ok();
@@ -325,7 +343,7 @@ Status Containers::Stop(const ContainerRecord& r, const std::string& signal, int
 }
 
 Status Containers::Remove(const ContainerRecord& r) {
-  XB_TRY(runc_.Delete(r.id));
+  XB_TRY(RuncOf(r).Delete(r.id));
   XB_TRY(ReleaseContainerNetwork(root_, *this, r));  // networks: nothing unless it was lost
   XB_TRY_CTX(snaps_.Remove(r.snapshot), "remove the writable layer of " + r.id);
   XB_TRY(core::RemoveAll(Dir(r.id)));
@@ -335,7 +353,7 @@ Status Containers::Remove(const ContainerRecord& r) {
 }
 
 Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const std::atomic<bool>* cancel,
-                            const std::function<void()>& on_start, core::Logger* log) {
+                            const std::function<void()>& on_start, core::Logger* log, int stdin_fd) {
   XB_ASSIGN(ContainerRecord r, Load(id));
   std::string monitor_file = core::JoinPath(Dir(id), kMonitorFile);
   XB_TRY(WriteOwnerFile(monitor_file));
@@ -349,7 +367,13 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
   XB_ASSIGN(JsonFileLog out_log, JsonFileLog::Open(LogPath(id)));
   auto rootfs = snaps_.Mount(r.snapshot);
   Result<int> rc = rootfs.ok() ? Result<int>(0) : Result<int>(rootfs.error());
-  if (rootfs.ok()) {
+  // --runtime and --device/--gpus (runtimes.h, cdi.h): resolved at each start; a failure is a
+  // failed start.
+  auto runtime = SelectRuntime(config_, r.runtime);
+  auto cdi = ResolveCdiDevices(CdiSpecDirs(config_), r.devices);
+  if (rc.ok() && !runtime.ok()) rc = runtime.error();
+  if (rc.ok() && !cdi.ok()) rc = cdi.error();
+  if (rootfs.ok() && rc.ok()) {
     RunRequest req;
     req.root = root_;
     req.id = id;
@@ -364,7 +388,10 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
       if (tee) tee(stream, data);
     };
     req.cancel = cancel;
-    req.runtime = "runc";
+    req.runtime = runtime->path;
+    req.runtime_args = runtime->args;
+    req.sandbox.cdi = *cdi;
+    req.stdin_fd = r.open_stdin ? stdin_fd : -1;
     req.log = log;
     // Networks (container_net.h): its namespace, CNI, published ports; undone after the run.
     ContainerNetworking networking(root_, *this, log);
@@ -408,7 +435,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
 }
 
 Result<int> Containers::Exec(const ContainerRecord& r, const ProcessSpec& process, bool detached,
-                             const OutputFn& output) {
+                             const OutputFn& output, int stdin_fd) {
   if (r.status != kStatusRunning) {
     return Error(Code::kFailedPrecondition, "container " + r.id + " is not running");
   }
@@ -429,10 +456,13 @@ Result<int> Containers::Exec(const ContainerRecord& r, const ProcessSpec& proces
   p.user = std::to_string(user.uid) + ":" + std::to_string(user.gid);
   p.additional_gids = user.additional_gids;
   p.detached = detached;
+  p.stdin_fd = stdin_fd;  // -i
+  p.tty = process.terminal;  // -t
+  p.bundle_config = core::JoinPath(core::JoinPath(Dir(r.id), "bundle"), "config.json");
   XB_ASSIGN(std::string tag, core::RandomHex(8));
   std::string log = core::JoinPath(Dir(r.id), "exec-" + tag + ".log");
   core::ScopeGuard drop_log([&] { ::unlink(log.c_str()); });
-  return runc_.Exec(r.id, p, log, output);
+  return RuncOf(r).Exec(r.id, p, log, output);
 }
 
 int StartFailureCode(const Error& e) {

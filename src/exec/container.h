@@ -70,6 +70,12 @@ struct ContainerRecord {
   int exit_code = 0;
   std::string error;  // why it failed to start, or was lost
   std::string started_at, finished_at;  // RFC3339Nano; empty: never
+
+  // -i, --device (CDI names, cdi.h; --gpus become nvidia.com/gpu names), --runtime (runtimes.h;
+  // "" = the default). -t is process.terminal.
+  bool open_stdin = false;
+  std::vector<std::string> devices;
+  std::string runtime;
 };
 
 core::Json RecordToJson(const ContainerRecord& r);
@@ -117,14 +123,19 @@ class Containers {
   // its log and to `tee` (may be empty), and removes the container after when it has --rm.
   // `on_start` is called once the process runs. Returns its exit code; a failure to start is
   // an error (recorded as exited, code StartFailureCode).
+  // `stdin_fd` >= 0: attached stdin (-i; pty.h for -t).
   core::Result<int> Run(const std::string& id, const OutputFn& tee, const std::atomic<bool>* cancel,
-                        const std::function<void()>& on_start, core::Logger* log);
+                        const std::function<void()>& on_start, core::Logger* log, int stdin_fd = -1);
 
   // `exec`: one more process in the running container. The user is resolved in its rootfs,
   // env is the container's plus `process.env`, cwd defaults to the container's. Returns the
   // exit code (0 at once when detached); a failure to start is an error (see StartFailureCode).
   core::Result<int> Exec(const ContainerRecord& r, const ProcessSpec& process, bool detached,
-                         const OutputFn& output);
+                         const OutputFn& output, int stdin_fd = -1);
+
+  // The config's runtimes and CDI spec directories (runtimes.h, cdi.h).
+  void Configure(const core::Config& config) { config_ = config; }
+  const core::Config& config() const { return config_; }
 
   std::string Dir(const std::string& id) const;
   std::string LogPath(const std::string& id) const;
@@ -134,10 +145,13 @@ class Containers {
   core::Result<ContainerRecord> Load(const std::string& id) const;
   core::Status Save(const ContainerRecord& r) const;
   std::string NamePath(const std::string& name) const;
+  // The runtime the record names (the default when that name is no longer configured).
+  Runc RuncOf(const ContainerRecord& r) const;
 
   std::string root_;
   Snapshotter& snaps_;
   Runc runc_;
+  core::Config config_;
 };
 
 // Docker's exit code for a process that could not be started: 127 when the command was not

@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/strings.h"
 #include "core/subprocess.h"
+#include "exec/pty.h"
 
 extern char** environ;
 
@@ -41,7 +42,9 @@ class Child {
  public:
   // discard_output: stdout and stderr go to /dev/null (a detached exec's process keeps them
   // after runc exits, and must not die of SIGPIPE once nobody reads a pipe).
-  static Result<Child> Spawn(const std::vector<std::string>& argv, bool discard_output = false);
+  // stdin_fd >= 0: the child's stdin (else /dev/null).
+  static Result<Child> Spawn(const std::vector<std::string>& argv, bool discard_output = false,
+                             int stdin_fd = -1);
 
   Child(Child&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)), out_(std::move(o.out_)), err_(std::move(o.err_)) {}
@@ -79,7 +82,7 @@ Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
 // posix_spawn with stdin from /dev/null, stdout/stderr to the pipes, and the signals a
 // runtime relies on back at their defaults.
 Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::string>& argv,
-                             int out_fd, int err_fd) {
+                             int out_fd, int err_fd, int in_fd = -1) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   ::posix_spawn_file_actions_init(&actions);
@@ -88,7 +91,11 @@ Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::stri
     ::posix_spawn_file_actions_destroy(&actions);
     ::posix_spawnattr_destroy(&attr);
   });
-  ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (in_fd >= 0) {
+    ::posix_spawn_file_actions_adddup2(&actions, in_fd, 0);  // -i
+  } else {
+    ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   ::posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   ::posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   sigset_t none, defaults;
@@ -107,7 +114,7 @@ Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::stri
   return pid;
 }
 
-Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_output) {
+Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_output, int stdin_fd) {
   std::string exe = core::LookPath(argv[0]);
   if (exe.empty()) {
     return Error(Code::kNotFound, "OCI runtime " + argv[0] +
@@ -116,12 +123,12 @@ Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_ou
   UniqueFd out_r, out_w, err_r, err_w;
   if (discard_output) {
     XB_ASSIGN(out_w, core::Open("/dev/null", O_WRONLY | O_CLOEXEC));
-    XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), out_w.get()));
+    XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), out_w.get(), stdin_fd));
     return Child(pid, UniqueFd(), UniqueFd());
   }
   XB_TRY(MakePipe(out_r, out_w));
   XB_TRY(MakePipe(err_r, err_w));
-  XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get()));
+  XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get(), stdin_fd));
   return Child(pid, std::move(out_r), std::move(err_r));
 }
 
@@ -182,20 +189,22 @@ std::string LoggedError(const std::string& log_path) {
 }  // namespace
 
 std::vector<std::string> Runc::Command(std::vector<std::string> args) const {
-  std::vector<std::string> argv = {binary_, "--root", state_dir_};
+  std::vector<std::string> argv = {binary_};
+  argv.insert(argv.end(), runtime_args_.begin(), runtime_args_.end());
+  argv.insert(argv.end(), {"--root", state_dir_});
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
 
 Result<int> Runc::Run(const std::string& bundle, const std::string& id, const OutputFn& output,
                       const std::atomic<bool>* cancel,
-                      const std::function<void(int pid)>& on_start) const {
+                      const std::function<void(int pid)>& on_start, int stdin_fd) const {
   std::string log = core::JoinPath(bundle, "runc.log");
   std::string pid_file = core::JoinPath(bundle, "pid");
   std::vector<std::string> args = {"--log", log, "--log-format", "json", "run", "--bundle", bundle};
   if (on_start) args.insert(args.end(), {"--pid-file", pid_file});
   args.push_back(id);
-  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args))));
+  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), false, stdin_fd));
   bool cancelled = false;
   bool killed = false;
   bool started = false;
@@ -238,9 +247,11 @@ Result<int> Runc::Exec(const std::string& id, const ExecProcess& p, const std::s
   if (!p.user.empty()) args.insert(args.end(), {"--user", p.user});
   for (uint32_t gid : p.additional_gids) args.insert(args.end(), {"--additional-gids", std::to_string(gid)});
   for (const std::string& e : p.env) args.insert(args.end(), {"--env", e});
+  // -t (pty.h): a detached exec with a console socket beside the log, then attached here.
+  if (p.tty && !p.detached) return ExecTerminal(id, p, log, output);
   args.push_back(id);
   args.insert(args.end(), p.args.begin(), p.args.end());
-  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), p.detached));
+  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), p.detached, p.stdin_fd));
   XB_ASSIGN(int status, child.Pump(output, [] {}));
   int code = ExitCode(status);
   if (code != 0) {
@@ -248,6 +259,101 @@ Result<int> Runc::Exec(const std::string& id, const ExecProcess& p, const std::s
     if (!err.empty()) return Error(Code::kFailedPrecondition, err);
   }
   return code;
+}
+
+// ---- -t: the process's terminal through a console socket (pty.h) ----
+
+namespace {
+
+// `argv` run to its end with `dir` as its working directory; an error with the runtime's
+// logged message (or its stderr) when it fails.
+Status RunInDir(const std::vector<std::string>& argv, const std::string& dir, const std::string& log) {
+  core::RunOptions opts;
+  opts.cwd = dir;
+  XB_ASSIGN(core::RunResult r, core::RunProcess(argv, opts));
+  if (r.success()) return core::Ok();
+  std::string err = LoggedError(log);
+  return Error(Code::kFailedPrecondition, err.empty() ? core::Trim(r.err) : err);
+}
+
+Result<int> ReadPid(const std::string& pid_file) {
+  XB_ASSIGN(std::string text, core::ReadFile(pid_file, 64));
+  int pid = std::atoi(text.c_str());
+  if (pid <= 0) return Error(Code::kInternal, "bad pid in " + pid_file);
+  return pid;
+}
+
+}  // namespace
+
+Result<int> Runc::RunTerminal(const std::string& bundle, const std::string& id, int stdin_fd,
+                              const OutputFn& output, const std::atomic<bool>* cancel,
+                              const std::function<void(int pid)>& on_start) const {
+  std::string log = core::JoinPath(bundle, "runc.log");
+  std::string pid_file = core::JoinPath(bundle, "pid");
+  XB_ASSIGN(ConsoleSocket sock, ConsoleSocket::Listen(bundle, "console.sock"));
+  XB_TRY(BecomeSubreaper());
+  XB_TRY(RunInDir(Command({"--log", log, "--log-format", "json", "run", "--detach", "--bundle", bundle,
+                           "--console-socket", sock.name(), "--pid-file", pid_file, id}),
+                  bundle, log));
+  XB_ASSIGN(core::UniqueFd master, sock.ReceiveMaster());
+  XB_ASSIGN(int pid, ReadPid(pid_file));
+  if (on_start) on_start(pid);
+  TerminalSession s;
+  s.master = master.get();
+  s.pid = pid;
+  s.stdin_fd = stdin_fd;
+  s.output = output;
+  s.cancel = cancel;
+  bool cancelled = false;
+  s.kill = [&] {
+    cancelled = true;
+    (void)Kill(id);
+  };
+  XB_ASSIGN(int status, PumpTerminal(s));
+  if (cancelled) return Error(Code::kCancelled, "cancelled");
+  return ExitCode(status);
+}
+
+Result<int> Runc::ExecTerminal(const std::string& id, const ExecProcess& p, const std::string& log,
+                               const OutputFn& output) const {
+  std::string dir = core::Dirname(log);
+  std::string base = log.substr(dir.size() + 1);
+  std::string pid_file = log + ".pid", process_file = log + ".process.json";
+  core::ScopeGuard drop_files([&] {
+    ::unlink(pid_file.c_str());
+    ::unlink(process_file.c_str());
+  });
+  // The process as a whole (runc has no flag for the console size): the container's, with
+  // this exec's command, env, cwd, user and the terminal's size.
+  XB_ASSIGN(std::string config_text, core::ReadFile(p.bundle_config, kMaxLogSize));
+  XB_ASSIGN(core::Json config, core::ParseJson(config_text, p.bundle_config));
+  core::Json proc = config.value("process", core::Json::object());
+  proc["terminal"] = true;
+  proc["args"] = p.args;
+  proc["env"] = p.env;
+  if (!p.cwd.empty()) proc["cwd"] = p.cwd;
+  size_t colon = p.user.find(':');
+  if (colon != std::string::npos) {
+    proc["user"] = {{"uid", std::stoul(p.user.substr(0, colon))}, {"gid", std::stoul(p.user.substr(colon + 1))}};
+    if (!p.additional_gids.empty()) proc["user"]["additionalGids"] = p.additional_gids;
+  }
+  TerminalSize size = CurrentTerminalSize(p.stdin_fd);
+  proc["consoleSize"] = {{"height", size.rows}, {"width", size.cols}};
+  XB_TRY(core::WriteFileAtomic(process_file, proc.dump(), 0600));
+  XB_ASSIGN(ConsoleSocket sock, ConsoleSocket::Listen(dir, base + ".sock"));
+  XB_TRY(BecomeSubreaper());
+  XB_TRY(RunInDir(Command({"--log", log, "--log-format", "json", "exec", "--process", process_file, "--detach",
+                           "--console-socket", sock.name(), "--pid-file", pid_file, id}),
+                  dir, log));
+  XB_ASSIGN(core::UniqueFd master, sock.ReceiveMaster());
+  XB_ASSIGN(int pid, ReadPid(pid_file));
+  TerminalSession s;
+  s.master = master.get();
+  s.pid = pid;
+  s.stdin_fd = p.stdin_fd;
+  s.output = output;
+  XB_ASSIGN(int status, PumpTerminal(s));
+  return ExitCode(status);
 }
 
 Status Runc::Kill(const std::string& id, std::string_view signal) const {

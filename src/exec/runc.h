@@ -19,8 +19,9 @@ using OutputFn = std::function<void(int stream, std::string_view chunk)>;
 class Runc {
  public:
   // binary: a path or a name looked up in PATH.
-  Runc(std::string binary, std::string state_dir)
-      : binary_(std::move(binary)), state_dir_(std::move(state_dir)) {}
+  // runtime_args: given before runc's own (a configured runtime's "runtimeArgs").
+  Runc(std::string binary, std::string state_dir, std::vector<std::string> runtime_args = {})
+      : binary_(std::move(binary)), state_dir_(std::move(state_dir)), runtime_args_(std::move(runtime_args)) {}
 
   const std::string& state_dir() const { return state_dir_; }
 
@@ -31,9 +32,17 @@ class Runc {
   // result is kCancelled.
   // With `on_start`, runc writes the container's host pid to bundle/pid and on_start gets it
   // once it is there (a container that ends within one poll may never be seen started).
+  // `stdin_fd` >= 0 (-i): the process reads it instead of /dev/null.
   core::Result<int> Run(const std::string& bundle, const std::string& id, const OutputFn& output,
                         const std::atomic<bool>* cancel,
-                        const std::function<void(int pid)>& on_start = {}) const;
+                        const std::function<void(int pid)>& on_start = {}, int stdin_fd = -1) const;
+
+  // -t (pty.h): Run of a bundle whose process has a terminal. `runc run -d --console-socket`
+  // from inside the bundle, the pty master received, then attached to it until the process
+  // exits (stdin_fd, when >= 0, is copied to it); output is stream 1.
+  core::Result<int> RunTerminal(const std::string& bundle, const std::string& id, int stdin_fd,
+                                const OutputFn& output, const std::atomic<bool>* cancel,
+                                const std::function<void(int pid)>& on_start) const;
 
   // `runc exec` of one more process in running container `id`: args, "K=V" env, cwd and
   // "uid:gid" with extra gids. In the foreground its output is streamed and its exit code
@@ -46,6 +55,12 @@ class Runc {
     std::string user;  // "uid:gid"
     std::vector<uint32_t> additional_gids;
     bool detached = false;
+    // -i / -t (pty.h): stdin_fd >= 0 is the process's stdin (copied to its pty with tty).
+    int stdin_fd = -1;
+    bool tty = false;
+    // With tty: the container's config.json, whose process (capabilities, rlimits...) the
+    // exec's --process file is made from.
+    std::string bundle_config;
   };
   core::Result<int> Exec(const std::string& id, const ExecProcess& process, const std::string& log,
                          const OutputFn& output) const;
@@ -57,9 +72,13 @@ class Runc {
 
  private:
   std::vector<std::string> Command(std::vector<std::string> args) const;
+  // Exec with p.tty (pty.h); `args` are the exec flags so far.
+  core::Result<int> ExecTerminal(const std::string& id, const ExecProcess& p, const std::string& log,
+                                 const OutputFn& output) const;
 
   std::string binary_;
   std::string state_dir_;
+  std::vector<std::string> runtime_args_;
 };
 
 }  // namespace xbuild::exec

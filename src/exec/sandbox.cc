@@ -14,6 +14,7 @@
 #include "core/strings.h"
 #include "exec/etc_files.h"
 #include "exec/mount_stubs.h"
+#include "exec/pty.h"
 
 namespace xbuild::exec {
 
@@ -135,6 +136,13 @@ Result<SandboxOptions> Prepare(const RunRequest& req, const std::string& id, int
     XB_TRY(AddMountPoint(m, stubs));
     opts.mounts.push_back(m);
   }
+  // CDI mounts (cdi.h) get their mount points here too, so none is left in a layer.
+  for (const CdiMount& m : req.sandbox.cdi.mounts) {
+    BindMount point;
+    point.source = m.host_path;
+    point.destination = m.container_path;
+    XB_TRY(AddMountPoint(point, stubs));
+  }
   return opts;
 }
 
@@ -178,7 +186,7 @@ Result<int> Run(const RunRequest& req) {
     XB_TRY(core::RemoveAll(bundle));  // what a killed monitor left
     if (::mkdir(bundle.c_str(), 0700) != 0) return core::SysError("mkdir " + bundle);
   }
-  Runc runc(req.runtime, RuncStateDir(req.root));
+  Runc runc(req.runtime, RuncStateDir(req.root), req.runtime_args);
   MountStubs stubs(rootfs.get());
   core::ScopeGuard cleanup([&] {
     Warn(req.log, runc.Delete(id));
@@ -187,8 +195,14 @@ Result<int> Run(const RunRequest& req) {
   });
   XB_ASSIGN(SandboxOptions opts, Prepare(req, id, rootfs.get(), user, bundle, stubs));
   XB_ASSIGN(core::Json spec, BuildSpec(req.process, user, opts, id));
+  XB_TRY(ApplyCdiEdits(opts.cdi, spec));
+  if (req.process.terminal) {  // -t (pty.h)
+    TerminalSize size = CurrentTerminalSize(req.stdin_fd);
+    spec["process"]["consoleSize"] = {{"height", size.rows}, {"width", size.cols}};
+  }
   XB_TRY(WriteSmallFile(core::JoinPath(bundle, "config.json"), spec.dump(2)));
-  return runc.Run(bundle, id, req.output, req.cancel, req.on_start);
+  if (req.process.terminal) return runc.RunTerminal(bundle, id, req.stdin_fd, req.output, req.cancel, req.on_start);
+  return runc.Run(bundle, id, req.output, req.cancel, req.on_start, req.stdin_fd);
 }
 
 Status WriteOwner(const std::string& dir) { return WriteOwnerFile(core::JoinPath(dir, kOwnerFile)); }

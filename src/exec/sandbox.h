@@ -43,6 +43,9 @@ struct RunRequest {
   std::string bundle;
   // Called with the process's host pid once it runs (runc's --pid-file).
   std::function<void(int pid)> on_start;
+  // -i: the process's stdin (copied to its pty with process.terminal); -1: /dev/null.
+  int stdin_fd = -1;
+  std::vector<std::string> runtime_args;  // before runc's own arguments (config "runtimeArgs")
 };
 
 // Runs the process to its end and returns its exit code (128+N when signal N ended it).

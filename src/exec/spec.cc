@@ -162,7 +162,7 @@ Json ProcessJson(const ProcessSpec& process, const ExecUser& user, bool insecure
   const std::vector<std::string>& caps = insecure ? AllCapabilities() : DefaultCapabilities();
   std::string cwd = core::CleanPath("/" + process.cwd);
   return {
-      {"terminal", false},
+      {"terminal", process.terminal},
       {"user", UserJson(user)},
       {"args", process.args},
       {"env", ProcessEnv(process.env, user)},

@@ -26,6 +26,7 @@
 
 #include "core/json.h"
 #include "core/result.h"
+#include "exec/cdi.h"
 #include "exec/seccomp.h"
 #include "exec/user.h"
 
@@ -49,6 +50,8 @@ struct ProcessSpec {
   std::vector<std::string> env;  // "K=V"
   std::string cwd = "/";
   std::string user;  // Docker's USER: "", "name", "uid", "name:group", "uid:gid"
+  // -t: the process gets a pty (OCI process.terminal; see pty.h).
+  bool terminal = false;
 };
 
 struct SandboxOptions {
@@ -62,6 +65,8 @@ struct SandboxOptions {
   std::string seccomp_profile = std::string(kDefaultSeccompProfile);
   // Networks (exec/network.h): the namespace to join for Network::kBridge.
   std::string netns_path;
+  // CDI devices (cdi.h): applied to config.json after Docker's defaults.
+  CdiEdits cdi;
 };
 
 inline constexpr std::string_view kDefaultPath =

@@ -229,6 +229,8 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
                                           const CancelToken& cancel) {
   if (op.mounts.empty() || op.mounts[0].dest != "/") return Error(Code::kInvalidArgument, "RUN without a root filesystem");
   XB_ASSIGN(std::unique_ptr<RunMounts> extra, RunMounts::Prepare(store_, snaps_, op, inputs, opts_.mount_sources));
+  // RUN --device (exec/cdi.h): resolved before anything runs; the names are in the cache key.
+  XB_ASSIGN(exec::CdiEdits cdi, exec::ResolveRunDevices(opts_.cdi_spec_dirs, op.devices));
   const Mount& rootm = op.mounts[0];
   std::string parent = rootm.input >= 0 ? inputs.at(static_cast<size_t>(rootm.input)).id : "";
   int exit_code = 0;
@@ -248,6 +250,7 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
     if (opts_.output) req.output = [&](int stream, std::string_view data) { opts_.output(v, stream, data); };
     req.cancel = cancel.flag();
     req.log = opts_.log;
+    req.sandbox.cdi = cdi;  // RUN --device
     XB_ASSIGN(exit_code, exec::Run(req));
     if (exit_code != 0) return Error(Code::kFailedPrecondition, ProcessFailure(op.args, exit_code));
     return core::Ok();

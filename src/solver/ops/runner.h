@@ -25,6 +25,7 @@
 #include <string>
 
 #include "cache/image_store.h"
+#include "exec/cdi.h"
 #include "exec/snapshot.h"
 #include "image/manifest.h"
 #include "registry/client.h"
@@ -55,6 +56,7 @@ struct RunnerOptions {
   // The build's lease: base images resolved are held by it ("image" resources), so a prune
   // running beside the build leaves them (and, through the snapshotter's lease, their snapshots).
   std::string lease;
+  std::vector<std::string> cdi_spec_dirs = exec::DefaultCdiSpecDirs();  // RUN --device (exec/cdi.h)
 };
 
 class BuildRunner : public OpRunner {
