@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "exec/cdi.h"
+#include "exec/container.h"
 #include "exec/runtimes.h"
 
 namespace xbuild::exec {
@@ -172,6 +173,33 @@ TEST(RuntimesTest, SelectsConfiguredAndListsKnown) {
   EXPECT_NE(bad.error().message().find("crun"), std::string::npos);
   c.default_runtime = "crun";
   EXPECT_EQ(SelectRuntime(c, "")->name, "crun");
+}
+
+TEST(ContainerRecordTest, KeepsTtyStdinDevicesAndRuntime) {
+  ContainerRecord r;
+  r.id = "abc";
+  r.name = "n";
+  r.snapshot = "s";
+  r.process.terminal = true;
+  r.open_stdin = true;
+  r.devices = {"vendor.example/test=dev0", "nvidia.com/gpu=all"};
+  r.runtime = "crun";
+  auto back = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_TRUE(back->process.terminal);
+  EXPECT_TRUE(back->open_stdin);
+  EXPECT_EQ(back->devices, r.devices);
+  EXPECT_EQ(back->runtime, "crun");
+  // A record from before these fields: no tty, stdin closed, no devices, the default runtime.
+  core::Json old = RecordToJson(ContainerRecord{});
+  for (const char* key : {"tty", "open_stdin", "devices", "runtime"}) old.erase(key);
+  old["id"] = "x";
+  auto legacy = RecordFromJson(old);
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_FALSE(legacy->process.terminal);
+  EXPECT_FALSE(legacy->open_stdin);
+  EXPECT_TRUE(legacy->devices.empty());
+  EXPECT_EQ(legacy->runtime, "");
 }
 
 }  // namespace
