@@ -74,7 +74,7 @@ CniCall MakeCall(const Networks& networks, const NetworkInfo& net, const std::st
 // CNI DEL and the namespace's removal; the first error is returned, every step is tried.
 Status Release(Networks& networks, const std::string& network, const std::string& id) {
   Status first;
-  auto net = networks.Get(network);
+  auto net = networks.Lookup(network);  // never made again here: it may be going with its root
   if (net.ok()) {
     Status del = CniDel(MakeCall(networks, *net, id));
     if (!del.ok()) first = std::move(del);

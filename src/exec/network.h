@@ -72,6 +72,8 @@ class Networks {
 
   // The network by name or unique id prefix; the default "bridge" is made when missing.
   core::Result<NetworkInfo> Get(const std::string& ref);
+  // The network by exact name, never made (for undoing what a container did on it).
+  core::Result<NetworkInfo> Lookup(const std::string& name) const { return Load(name); }
   // Every network, the default one included (made when missing), by name.
   core::Result<std::vector<NetworkInfo>> List();
   // A new bridge network; an empty subnet takes the next free /16.
