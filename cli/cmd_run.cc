@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cli/container_monitor.h"
 #include "cli/registry_util.h"
+#include "cli/run_options.h"
 #include "core/fs.h"
 #include "core/strings.h"
 #include "exec/container.h"
@@ -76,6 +77,7 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   f.String("network", 0, "host", "Connect a container to a network (host, none)");
   f.String("hostname", 'h', "", "Container host name");
   f.Bool("read-only", 0, "Mount the container's root filesystem as read only");
+  AddRunOptionFlags(f);  // volumes, limits, privileges (run_options.h)
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", args, pos, code, 1, -1)) return code;
@@ -132,6 +134,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   } else if (!cc.stop_signal.empty()) {
     rec.stop_signal = cc.stop_signal;
   }
+  // Volumes, limits, privileges (run_options.h).
+  if (auto s = ApplyRunOptionFlags(f, cc.volumes, rec); !s.ok()) return cli.Fail(s.error(), kExitUsage);
 
   auto containers = cli.Containers();
   if (!containers.ok()) return cli.Fail(containers.error(), kExitUsage);

@@ -78,7 +78,7 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   state["Running"] = r.status == exec::kStatusRunning;
   state["Paused"] = false;
   state["Restarting"] = false;
-  state["OOMKilled"] = false;
+  state["OOMKilled"] = r.oom_killed;
   state["Dead"] = false;
   state["Pid"] = r.pid;
   state["ExitCode"] = r.exit_code;
@@ -99,6 +99,18 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   host["NetworkMode"] = r.network == exec::Network::kNone ? "none" : "host";
   host["AutoRemove"] = r.auto_remove;
   host["ReadonlyRootfs"] = r.read_only;
+  // Volumes, limits and privileges (run_options.h).
+  const exec::HostOptions& ho = r.host;
+  host["Privileged"] = ho.privileged;
+  host["CapAdd"] = ho.cap_add.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(ho.cap_add);
+  host["CapDrop"] = ho.cap_drop.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(ho.cap_drop);
+  host["Init"] = ho.init;
+  host["ExtraHosts"] = ho.extra_hosts.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(ho.extra_hosts);
+  host["Memory"] = ho.resources.memory;
+  host["MemorySwap"] = ho.resources.memory_swap;
+  host["NanoCpus"] = ho.resources.nano_cpus;
+  host["CpuShares"] = ho.resources.cpu_shares;
+  host["PidsLimit"] = ho.resources.pids_limit == 0 ? core::OrderedJson(nullptr) : core::OrderedJson(ho.resources.pids_limit);
   core::OrderedJson j;
   j["Id"] = r.id;
   j["Created"] = r.created;

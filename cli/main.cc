@@ -42,6 +42,9 @@ const Command kCommands[] = {
     {"save", "Save one or more images to a tar archive", RunSave},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
     {"version", "Show the xbuild version information", RunVersion},
+    // Volumes and cp (cmd_volume.cc, cmd_cp.cc).
+    {"volume", "Manage volumes", RunVolume},
+    {"cp", "Copy files/folders between a container and the local filesystem", RunCp},
 };
 
 // `xbuild image ls` and friends, as in Docker's management commands.
@@ -56,6 +59,7 @@ const std::pair<const char*, const char*> kContainerAliases[] = {
     {"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"remove", "rm"}, {"run", "run"},
     {"exec", "exec"}, {"logs", "logs"}, {"start", "start"}, {"stop", "stop"}, {"restart", "restart"},
     {"kill", "kill"}, {"inspect", "inspect"}, {"prune", "container prune"},
+    {"cp", "cp"},
 };
 
 // Commands that only exist under a management command, or not for users at all.

@@ -103,7 +103,11 @@ Json RecordToJson(const ContainerRecord& r) {
               {"exit_code", r.exit_code},
               {"error", r.error},
               {"started_at", r.started_at},
-              {"finished_at", r.finished_at}};
+              {"finished_at", r.finished_at},
+              // Volumes, limits and privileges (volume.h, host_options.h).
+              {"mounts", MountSpecsToJson(r.mounts)},
+              {"host", HostOptionsToJson(r.host)},
+              {"oom_killed", r.oom_killed}};
 }
 
 Result<ContainerRecord> RecordFromJson(const Json& j) {
@@ -132,6 +136,10 @@ Result<ContainerRecord> RecordFromJson(const Json& j) {
   r.error = core::GetOptString(j, "error").value_or("");
   r.started_at = core::GetOptString(j, "started_at").value_or("");
   r.finished_at = core::GetOptString(j, "finished_at").value_or("");
+  // Volumes, limits and privileges (volume.h, host_options.h).
+  XB_ASSIGN(r.mounts, MountSpecsFromJson(j.value("mounts", Json::array())));
+  r.host = HostOptionsFromJson(j.value("host", Json::object()));
+  r.oom_killed = j.value("oom_killed", false);
   return r;
 }
 
@@ -231,6 +239,7 @@ Status Containers::Refresh(ContainerRecord& r) {
   }));
   if (r.auto_remove) {
     XB_TRY(Remove(r));  // what its monitor would have done
+    XB_TRY(Volumes(root_).RemoveAnonymous(r.mounts));
     return Error(Code::kNotFound, "No such container: " + r.id);
   }
   XB_ASSIGN(r, Load(r.id));
@@ -306,6 +315,7 @@ Status Containers::Stop(const ContainerRecord& r, const std::string& signal, int
 
 Status Containers::Remove(const ContainerRecord& r) {
   XB_TRY(runc_.Delete(r.id));
+  if (r.host.resources.memory > 0) RemoveCgroupParent(r.id);  // one a lost monitor left (host_options.h)
   XB_TRY_CTX(snaps_.Remove(r.snapshot), "remove the writable layer of " + r.id);
   XB_TRY(core::RemoveAll(Dir(r.id)));
   auto owner = core::ReadFile(NamePath(r.name), 128);
@@ -324,6 +334,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.error.clear();
     rec.exit_code = 0;
     rec.finished_at.clear();
+    rec.oom_killed = false;
   }));
   XB_ASSIGN(JsonFileLog out_log, JsonFileLog::Open(LogPath(id)));
   auto rootfs = snaps_.Mount(r.snapshot);
@@ -338,6 +349,8 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     req.sandbox.readonly_rootfs = r.read_only;
     req.sandbox.network = r.network;
     req.sandbox.hostname = r.hostname;
+    // Volumes, limits and privileges (volume.h, host_options.h).
+    Status options = ApplyContainerOptions(root_, r.mounts, r.host, *rootfs, req.sandbox, req.process);
     req.output = [&](int stream, std::string_view data) {
       out_log.Write(stream, data);
       if (tee) tee(stream, data);
@@ -355,9 +368,12 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
       if (!s.ok() && log) log->Warn(s.error().ToString());
       if (on_start) on_start();
     };
-    rc = exec::Run(req);
+    rc = options.ok() ? exec::Run(req) : Result<int>(options.error());
     out_log.Flush();
   }
+  bool memory_limited = r.host.resources.memory > 0;
+  bool oom_killed = memory_limited && ReadOomKilled(id);
+  if (memory_limited) RemoveCgroupParent(id);
   int code = rc.ok() ? *rc : rc.error().code() == Code::kCancelled ? kLostExitCode : StartFailureCode(rc.error());
   std::string now = NowRfc3339Nano();
   Status recorded = Update(id, [&](ContainerRecord& rec) {
@@ -367,6 +383,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.finished_at = now;
     if (rec.started_at.empty()) rec.started_at = now;
     rec.error = rc.ok() ? "" : rc.error().message();
+    rec.oom_killed = oom_killed;
   });
   if (rootfs.ok()) {
     Status s = snaps_.Unmount(r.snapshot);
@@ -374,6 +391,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
   }
   if (r.auto_remove) {
     Status s = Remove(r);
+    if (s.ok()) s = Volumes(root_).RemoveAnonymous(r.mounts);
     if (!s.ok() && log) log->Warn("remove container " + id + ": " + s.error().ToString());
   } else if (!recorded.ok() && log) {
     log->Warn(recorded.error().ToString());

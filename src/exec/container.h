@@ -34,6 +34,8 @@
 #include "exec/runc.h"
 #include "exec/snapshot.h"
 #include "exec/spec.h"
+#include "exec/host_options.h"
+#include "exec/volume.h"
 
 namespace xbuild::exec {
 
@@ -59,6 +61,9 @@ struct ContainerRecord {
   bool auto_remove = false;  // --rm
   std::string stop_signal = "SIGTERM";
   int stop_timeout = 10;  // seconds
+  // Volumes, limits and privileges (volume.h, host_options.h), applied at every start.
+  std::vector<MountSpec> mounts;
+  HostOptions host;
 
   // Run state.
   std::string status = kStatusCreated;  // created | running | exited
@@ -66,6 +71,7 @@ struct ContainerRecord {
   int exit_code = 0;
   std::string error;  // why it failed to start, or was lost
   std::string started_at, finished_at;  // RFC3339Nano; empty: never
+  bool oom_killed = false;  // the last run ended by the kernel's OOM killer (memory limit)
 };
 
 core::Json RecordToJson(const ContainerRecord& r);

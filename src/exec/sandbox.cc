@@ -187,6 +187,7 @@ Result<int> Run(const RunRequest& req) {
   });
   XB_ASSIGN(SandboxOptions opts, Prepare(req, id, rootfs.get(), user, bundle, stubs));
   XB_ASSIGN(core::Json spec, BuildSpec(req.process, user, opts, id));
+  XB_TRY(ApplyHostOptions(opts.host, spec));  // run's limits and privileges (host_options.h)
   XB_TRY(WriteSmallFile(core::JoinPath(bundle, "config.json"), spec.dump(2)));
   return runc.Run(bundle, id, req.output, req.cancel, req.on_start);
 }

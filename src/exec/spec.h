@@ -25,6 +25,7 @@
 
 #include "core/json.h"
 #include "core/result.h"
+#include "exec/host_options.h"
 #include "exec/seccomp.h"
 #include "exec/user.h"
 
@@ -57,6 +58,8 @@ struct SandboxOptions {
   std::vector<BindMount> mounts;
   Security security = Security::kSandbox;
   std::string seccomp_profile = std::string(kDefaultSeccompProfile);
+  // `run`'s limits and privileges (host_options.h), applied over the spec BuildSpec makes.
+  HostOptions host;
 };
 
 inline constexpr std::string_view kDefaultPath =
