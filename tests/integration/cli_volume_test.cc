@@ -190,6 +190,18 @@ TEST_F(VolumeTest, BindMountsTmpfsAndBadSpecs) {
   EXPECT_EQ(Lines(Xb({"ps", "-a", "-q"}).out), std::vector<std::string>{});
 }
 
+TEST_F(VolumeTest, MountsAreAppliedOnEveryStart) {
+  ASSERT_EQ(Xb({"run", "--name", "again", "-v", "runs:/runs", "base:1", "sh", "-c", "echo run >> /runs/log"}).code, 0);
+  ToolOut start = Xb({"start", "again"});
+  ASSERT_EQ(start.code, 0) << start.err;
+  std::string log;
+  for (int i = 0; i < 300 && log != "run\nrun\n"; ++i) {
+    usleep(100000);
+    log = core::ReadFile(root_ + "/volumes/runs/_data/log").value_or("");
+  }
+  EXPECT_EQ(log, "run\nrun\n");
+}
+
 TEST_F(VolumeTest, CpBothWaysOnStoppedAndRunningContainers) {
   ASSERT_EQ(Xb({"run", "--name", "cc", "base:1", "sh", "-c", "busybox mkdir -p /d/sub && echo one > /d/sub/f && echo top > /d/t"}).code, 0);
   std::string out = tmp_.Sub("out");
