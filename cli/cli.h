@@ -94,6 +94,9 @@ int RunStart(Cli&, const std::vector<std::string>&);
 int RunRestart(Cli&, const std::vector<std::string>&);
 int RunRm(Cli&, const std::vector<std::string>&);
 int RunExec(Cli&, const std::vector<std::string>&);
+// Volumes and cp (cmd_volume.cc, cmd_cp.cc).
+int RunVolume(Cli&, const std::vector<std::string>&);
+int RunCp(Cli&, const std::vector<std::string>&);
 // Prints `warning` and asks "Are you sure you want to continue? [y/N]" on stdin (Docker's prune
 // prompt); true for y or Y.
 bool Confirm(const std::string& warning);

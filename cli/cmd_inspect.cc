@@ -143,6 +143,8 @@ int RunInspect(Cli& cli, const std::vector<std::string>& args) {
         continue;
       }
       j = InspectContainerJson(*ctr);
+      j["Mounts"] = core::OrderedJson::array();  // Docker's "Mounts" (exec/volume.h)
+      for (const exec::MountSpec& m : ctr->mounts) j["Mounts"].push_back(exec::MountInspectJson(m, cli.ctx().root));
     }
     if (!format.empty() && format != "json") {
       auto out = tmpl.Execute(core::Json::parse(j.dump()));

@@ -13,7 +13,7 @@ namespace xbuild::cli {
 int RunRm(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.Bool("force", 'f', "Force the removal of a running container (uses SIGKILL)");
-  f.Bool("volumes", 'v', "Remove anonymous volumes associated with the container (none exist yet)");
+  f.Bool("volumes", 'v', "Remove anonymous volumes associated with the container");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", args, pos, code, 1)) return code;
@@ -34,6 +34,7 @@ int RunRm(Cli& cli, const std::vector<std::string>& args) {
     }
     core::Status s = running ? (*containers)->Stop(*r, "KILL", 0) : core::Ok();
     if (s.ok()) s = (*containers)->Remove(*r);
+    if (s.ok() && f.GetBool("volumes")) s = exec::Volumes(cli.ctx().root).RemoveAnonymous(r->mounts);  // rm -v
     if (!s.ok()) {
       rc = cli.Fail(s.error());
       continue;

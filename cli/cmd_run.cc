@@ -13,6 +13,7 @@
 #include "cli/container_monitor.h"
 #include "cli/run_net.h"
 #include "cli/registry_util.h"
+#include "cli/run_options.h"
 #include "core/fs.h"
 #include "core/strings.h"
 #include "exec/cdi.h"
@@ -87,9 +88,9 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   // -i/-t (exec/pty.h), --device CDI names and --gpus (exec/cdi.h), --runtime (exec/runtimes.h)
   f.Bool("interactive", 'i', "Keep STDIN open even if not attached");
   f.Bool("tty", 't', "Allocate a pseudo-TTY");
-  f.List("device", 0, "Add a host device to the container (a CDI name: vendor/class=name)");
   f.String("gpus", 0, "", "GPU devices to add to the container ('all' to pass all GPUs)");
   f.String("runtime", 0, "", "Runtime to use for this container");
+  AddRunOptionFlags(f);  // volumes, limits, privileges (run_options.h)
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", args, pos, code, 1, -1)) return code;
@@ -143,6 +144,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   } else if (!cc.stop_signal.empty()) {
     rec.stop_signal = cc.stop_signal;
   }
+  // Volumes, limits, privileges (run_options.h).
+  if (auto s = ApplyRunOptionFlags(f, cc.volumes, rec); !s.ok()) return cli.Fail(s.error(), kExitUsage);
 
   // -i/-t, --device, --gpus, --runtime: checked before anything is made.
   rec.open_stdin = f.GetBool("interactive");
@@ -151,12 +154,7 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
     return cli.Fail(core::Error(core::Code::kInvalidArgument, "the input device is not a TTY"));
   }
   for (const std::string& d : f.GetList("device")) {
-    if (!exec::IsCdiName(d)) {
-      return cli.Fail(core::Error(core::Code::kInvalidArgument,
-                                  "--device " + d + ": host device paths are not supported yet; give a CDI name (vendor/class=name)"),
-                      kExitUsage);
-    }
-    rec.devices.push_back(d);
+    if (exec::IsCdiName(d)) rec.devices.push_back(d);  // host paths: run_options.h
   }
   if (f.Changed("gpus")) {
     auto gpus = exec::GpusToCdiNames(f.GetString("gpus"));

@@ -79,7 +79,7 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   state["Running"] = r.status == exec::kStatusRunning;
   state["Paused"] = false;
   state["Restarting"] = false;
-  state["OOMKilled"] = false;
+  state["OOMKilled"] = r.oom_killed;
   state["Dead"] = false;
   state["Pid"] = r.pid;
   state["ExitCode"] = r.exit_code;
@@ -107,6 +107,17 @@ core::OrderedJson InspectContainerJson(const exec::ContainerRecord& r) {
   host["Runtime"] = r.runtime.empty() ? "runc" : r.runtime;
   host["DeviceRequests"] = r.devices.empty() ? core::OrderedJson(nullptr)
                                              : core::OrderedJson::array({{{"Driver", "cdi"}, {"DeviceIDs", r.devices}}});
+  // Volumes, limits and privileges (run_options.h).
+  const exec::HostOptions& ho = r.host;
+  host["Privileged"] = ho.privileged;
+  host["CapAdd"] = ho.cap_add.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(ho.cap_add);
+  host["CapDrop"] = ho.cap_drop.empty() ? core::OrderedJson(nullptr) : core::OrderedJson(ho.cap_drop);
+  host["Init"] = ho.init;
+  host["Memory"] = ho.resources.memory;
+  host["MemorySwap"] = ho.resources.memory_swap;
+  host["NanoCpus"] = ho.resources.nano_cpus;
+  host["CpuShares"] = ho.resources.cpu_shares;
+  host["PidsLimit"] = ho.resources.pids_limit == 0 ? core::OrderedJson(nullptr) : core::OrderedJson(ho.resources.pids_limit);
   core::OrderedJson j;
   j["Id"] = r.id;
   j["Created"] = r.created;

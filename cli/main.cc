@@ -46,6 +46,9 @@ const Command kCommands[] = {
     {"system", "Manage xbuild (system df, system prune)", RunSystem},
     {"tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE", RunTag},
     {"version", "Show the xbuild version information", RunVersion},
+    // Volumes and cp (cmd_volume.cc, cmd_cp.cc).
+    {"volume", "Manage volumes", RunVolume},
+    {"cp", "Copy files/folders between a container and the local filesystem", RunCp},
     // Networks (cmd_network.cc, cmd_port.cc).
     {"network", "Manage networks", RunNetwork},
     {"port", "List port mappings or a specific mapping for the container", RunPort},
@@ -69,6 +72,7 @@ const std::pair<const char*, const char*> kContainerAliases[] = {
     {"ls", "ps"}, {"list", "ps"}, {"ps", "ps"}, {"rm", "rm"}, {"remove", "rm"}, {"run", "run"},
     {"exec", "exec"}, {"logs", "logs"}, {"start", "start"}, {"stop", "stop"}, {"restart", "restart"},
     {"kill", "kill"}, {"inspect", "inspect"}, {"prune", "container prune"},
+    {"cp", "cp"},
 };
 
 // `xbuild builder prune`, `xbuild buildx prune`, `xbuild system df|prune`.

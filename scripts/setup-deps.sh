@@ -16,6 +16,8 @@ PACKAGES=(
   containernetworking-plugins
   # Docker's default seccomp profile (/usr/share/containers/seccomp.json) for the sandbox
   golang-github-containers-common
+  # run --init: tini-static as /usr/bin/docker-init, bound into the container
+  tini
   # the examples' toolchain base image: scripts/make-toolchain-rootfs.sh copies these packages
   gcc libc6-dev
   # peers for interop tests and bench/ (a real dockerd, buildah)

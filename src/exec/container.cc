@@ -114,7 +114,11 @@ Json RecordToJson(const ContainerRecord& r) {
               {"tty", r.process.terminal},
               {"open_stdin", r.open_stdin},
               {"devices", Strings(r.devices)},
-              {"runtime", r.runtime}};
+              {"runtime", r.runtime},
+              // Volumes, limits and privileges (volume.h, host_options.h).
+              {"mounts", MountSpecsToJson(r.mounts)},
+              {"host", HostOptionsToJson(r.host)},
+              {"oom_killed", r.oom_killed}};
   j["net"] = ContainerNetToJson(r.net);  // networks (exec/network.h)
   return j;
 }
@@ -145,15 +149,6 @@ Result<ContainerRecord> RecordFromJson(const Json& j) {
   r.error = core::GetOptString(j, "error").value_or("");
   r.started_at = core::GetOptString(j, "started_at").value_or("");
   r.finished_at = core::GetOptString(j, "finished_at").value_or("");
-  // Networks (exec/network.h): records without "net" are host or none.
-  r.net = j.contains("net") ? ContainerNetFromJson(j["net"]) : ContainerNet();
-  if (!j.contains("net")) r.net.mode = r.network == Network::kNone ? "none" : "host";
-  if (IsNetworkMode(r.net.mode)) r.network = Network::kBridge;
-  // -i/-t, --device/--gpus, --runtime
-  r.process.terminal = j.value("tty", false);
-  r.open_stdin = j.value("open_stdin", false);
-  r.devices = core::GetStringList(j, "devices");
-  r.runtime = core::GetOptString(j, "runtime").value_or("");
   return r;
 }
 
@@ -260,6 +255,7 @@ Status Containers::Refresh(ContainerRecord& r) {
   }));
   if (r.auto_remove) {
     XB_TRY(Remove(r));  // what its monitor would have done
+    XB_TRY(Volumes(root_).RemoveAnonymous(r.mounts));
     return Error(Code::kNotFound, "No such container: " + r.id);
   }
   XB_ASSIGN(r, Load(r.id));
@@ -345,6 +341,7 @@ Status Containers::Stop(const ContainerRecord& r, const std::string& signal, int
 Status Containers::Remove(const ContainerRecord& r) {
   XB_TRY(RuncOf(r).Delete(r.id));
   XB_TRY(ReleaseContainerNetwork(root_, *this, r));  // networks: nothing unless it was lost
+  if (r.host.resources.memory > 0) RemoveCgroupParent(r.id);  // one a lost monitor left (host_options.h)
   XB_TRY_CTX(snaps_.Remove(r.snapshot), "remove the writable layer of " + r.id);
   XB_TRY(core::RemoveAll(Dir(r.id)));
   auto owner = core::ReadFile(NamePath(r.name), 128);
@@ -363,6 +360,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.error.clear();
     rec.exit_code = 0;
     rec.finished_at.clear();
+    rec.oom_killed = false;
   }));
   XB_ASSIGN(JsonFileLog out_log, JsonFileLog::Open(LogPath(id)));
   auto rootfs = snaps_.Mount(r.snapshot);
@@ -383,6 +381,8 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     req.sandbox.readonly_rootfs = r.read_only;
     req.sandbox.network = r.network;
     req.sandbox.hostname = r.hostname;
+    // Volumes, limits and privileges (volume.h, host_options.h).
+    Status options = ApplyContainerOptions(root_, r.mounts, r.host, *rootfs, req.sandbox, req.process);
     req.output = [&](int stream, std::string_view data) {
       out_log.Write(stream, data);
       if (tee) tee(stream, data);
@@ -407,10 +407,17 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
       networking.Started();
       if (on_start) on_start();
     };
-    rc = attached.ok() ? exec::Run(req) : Result<int>(attached.error());
+    if (!options.ok()) {
+      rc = options.error();
+    } else {
+      rc = attached.ok() ? exec::Run(req) : Result<int>(attached.error());
+    }
     networking.Detach();
     out_log.Flush();
   }
+  bool memory_limited = r.host.resources.memory > 0;
+  bool oom_killed = memory_limited && ReadOomKilled(id);
+  if (memory_limited) RemoveCgroupParent(id);
   int code = rc.ok() ? *rc : rc.error().code() == Code::kCancelled ? kLostExitCode : StartFailureCode(rc.error());
   std::string now = NowRfc3339Nano();
   Status recorded = Update(id, [&](ContainerRecord& rec) {
@@ -420,6 +427,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.finished_at = now;
     if (rec.started_at.empty()) rec.started_at = now;
     rec.error = rc.ok() ? "" : rc.error().message();
+    rec.oom_killed = oom_killed;
   });
   if (rootfs.ok()) {
     Status s = snaps_.Unmount(r.snapshot);
@@ -427,6 +435,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
   }
   if (r.auto_remove) {
     Status s = Remove(r);
+    if (s.ok()) s = Volumes(root_).RemoveAnonymous(r.mounts);
     if (!s.ok() && log) log->Warn("remove container " + id + ": " + s.error().ToString());
   } else if (!recorded.ok() && log) {
     log->Warn(recorded.error().ToString());

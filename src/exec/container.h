@@ -35,6 +35,8 @@
 #include "exec/runc.h"
 #include "exec/snapshot.h"
 #include "exec/spec.h"
+#include "exec/host_options.h"
+#include "exec/volume.h"
 
 namespace xbuild::exec {
 
@@ -63,6 +65,9 @@ struct ContainerRecord {
   // Networks (exec/network.h, container_net.h): the network mode, published ports, --add-host,
   // and the address while it runs on a network. `network` is kBridge on an xbuild network.
   ContainerNet net;
+  // Volumes, limits and privileges (volume.h, host_options.h), applied at every start.
+  std::vector<MountSpec> mounts;
+  HostOptions host;
 
   // Run state.
   std::string status = kStatusCreated;  // created | running | exited
@@ -76,6 +81,7 @@ struct ContainerRecord {
   bool open_stdin = false;
   std::vector<std::string> devices;
   std::string runtime;
+  bool oom_killed = false;  // the last run ended by the kernel's OOM killer (memory limit)
 };
 
 core::Json RecordToJson(const ContainerRecord& r);

@@ -200,6 +200,7 @@ Result<int> Run(const RunRequest& req) {
     TerminalSize size = CurrentTerminalSize(req.stdin_fd);
     spec["process"]["consoleSize"] = {{"height", size.rows}, {"width", size.cols}};
   }
+  XB_TRY(ApplyHostOptions(opts.host, spec));  // run's limits and privileges (host_options.h)
   XB_TRY(WriteSmallFile(core::JoinPath(bundle, "config.json"), spec.dump(2)));
   if (req.process.terminal) return runc.RunTerminal(bundle, id, req.stdin_fd, req.output, req.cancel, req.on_start);
   return runc.Run(bundle, id, req.output, req.cancel, req.on_start, req.stdin_fd);

@@ -27,6 +27,7 @@
 #include "core/json.h"
 #include "core/result.h"
 #include "exec/cdi.h"
+#include "exec/host_options.h"
 #include "exec/seccomp.h"
 #include "exec/user.h"
 
@@ -67,6 +68,8 @@ struct SandboxOptions {
   std::string netns_path;
   // CDI devices (cdi.h): applied to config.json after Docker's defaults.
   CdiEdits cdi;
+  // `run`'s limits and privileges (host_options.h), applied over the spec BuildSpec makes.
+  HostOptions host;
 };
 
 inline constexpr std::string_view kDefaultPath =
