@@ -1,5 +1,6 @@
 #include "cli/container_format.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "cli/cli.h"
@@ -35,6 +36,19 @@ std::string Ellipsis(const std::string& s, size_t width) {
 
 std::string TimeOrZero(const std::string& t) { return t.empty() ? kZeroTime : t; }
 
+// ps's LocalVolumes and Mounts (volume names, bind sources), as Docker's.
+size_t LocalVolumes(const exec::ContainerRecord& r) {
+  return static_cast<size_t>(std::count_if(r.mounts.begin(), r.mounts.end(), [](const exec::MountSpec& m) { return m.type == "volume"; }));
+}
+
+std::string MountNames(const exec::ContainerRecord& r) {
+  std::string out;
+  for (const exec::MountSpec& m : r.mounts) {
+    if (m.type != "tmpfs") out += (out.empty() ? "" : ",") + m.source;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string ContainerCommand(const exec::ContainerRecord& r, bool trunc) {
@@ -62,8 +76,8 @@ core::Json PsJson(const exec::ContainerRecord& r, int64_t now, bool trunc) {
                     {"ID", trunc ? r.id.substr(0, 12) : r.id},
                     {"Image", r.image},
                     {"Labels", ""},
-                    {"LocalVolumes", "0"},
-                    {"Mounts", ""},
+                    {"LocalVolumes", std::to_string(LocalVolumes(r))},
+                    {"Mounts", MountNames(r)},
                     {"Names", r.name},
                     {"Networks", r.net.mode},
                     {"Ports", PortsColumn(r)},
