@@ -2,7 +2,7 @@
 // cache), with -v one table per type.
 // xbuild system prune [-a] [-f] [--filter until=...]: stopped containers, dangling images (every
 // unused one with -a), dangling build cache (all of it with -a), then the blobs nothing
-// references. Local volumes do not exist yet, so neither does --volumes.
+// references; with --volumes, unused volumes too (anonymous ones; every unused one with -a).
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -12,6 +12,7 @@
 #include "cli/prune.h"
 #include "cli/table.h"
 #include "core/fs.h"
+#include "exec/volume.h"
 #include "solver/ops/build_cache.h"
 
 namespace xbuild::cli {
@@ -43,6 +44,7 @@ struct Usage {
   std::vector<exec::ContainerRecord> containers;
   std::map<std::string, int64_t> container_size;  // id -> writable layer bytes
   std::vector<solver::ops::CacheEntry> cache;
+  std::vector<exec::VolumeUsage> volumes;
 };
 
 core::Result<Usage> Measure(Cli& cli) {
@@ -56,6 +58,7 @@ core::Result<Usage> Measure(Cli& cli) {
     u.container_size[c.id] = c.snapshot.empty() ? 0 : static_cast<int64_t>(core::DiskUsage(snaps.FsDir(c.snapshot)));
   }
   XB_ASSIGN(u.cache, solver::ops::ListBuildCache(*store, snaps));
+  XB_ASSIGN(u.volumes, exec::Volumes(cli.ctx().root).Usage());
   return u;
 }
 
@@ -98,6 +101,9 @@ void PrintVerbose(const Usage& u, const std::map<std::string, int>& containers_o
   std::printf("\nLocal Volumes space usage:\n\n");
   Table volumes;
   volumes.Header({"VOLUME NAME", "LINKS", "SIZE"});
+  for (const auto& v : u.volumes) {
+    volumes.Row({v.name, std::to_string(v.ref_count), HumanSize(static_cast<double>(v.size))});
+  }
   volumes.Print(stdout);
 
   int64_t cache_size = 0;
@@ -173,7 +179,18 @@ int RunSystemDf(Cli& cli, const std::vector<std::string>& args) {
          HumanSize(static_cast<double>(images_size)), WithPercent(images_size - images_active_size, images_size)});
   t.Row({"Containers", std::to_string(u->containers.size()), std::to_string(running),
          HumanSize(static_cast<double>(containers_size)), WithPercent(containers_reclaimable, containers_size)});
-  t.Row({"Local Volumes", "0", "0", "0B", "0B"});
+  int64_t volumes_size = 0, volumes_unused = 0;
+  size_t volumes_active = 0;
+  for (const auto& v : u->volumes) {
+    volumes_size += static_cast<int64_t>(v.size);
+    if (v.ref_count > 0) {
+      ++volumes_active;
+    } else {
+      volumes_unused += static_cast<int64_t>(v.size);
+    }
+  }
+  t.Row({"Local Volumes", std::to_string(u->volumes.size()), std::to_string(volumes_active),
+         HumanSize(static_cast<double>(volumes_size)), WithPercent(volumes_unused, volumes_size)});
   t.Row({"Build Cache", std::to_string(u->cache.size()), std::to_string(cache_active),
          HumanSize(static_cast<double>(cache_size)), HumanSize(static_cast<double>(cache_size - cache_in_use))});
   t.Print(stdout);
@@ -185,13 +202,16 @@ int RunSystemPrune(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("all", 'a', "Remove all unused images not just dangling ones");
   f.Bool("force", 'f', "Do not prompt for confirmation");
   f.List("filter", 0, "Provide filter values (e.g. \"until=<timestamp>\")");
+  f.Bool("volumes", 0, "Prune anonymous volumes");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "system prune", "system prune [OPTIONS]", args, pos, code, 0, 0)) return code;
   bool all = f.GetBool("all");
   auto until = ParsePruneFilters(f.GetList("filter"), false);
   if (!until.ok()) return cli.Fail(until.error(), kExitUsage);
+  bool volumes = f.GetBool("volumes");
   std::string warning = "WARNING! This will remove:\n  - all stopped containers\n";
+  if (volumes) warning += all ? "  - all volumes not used by at least one container\n" : "  - all anonymous volumes not used by at least one container\n";
   warning += all ? "  - all images without at least one container associated to them\n  - all build cache\n"
                  : "  - all dangling images\n  - unused build cache\n";
   if (!f.GetBool("force") && !Confirm(warning)) return kExitOk;
@@ -199,6 +219,17 @@ int RunSystemPrune(Cli& cli, const std::vector<std::string>& args) {
   auto containers = PruneContainers(cli, *until);
   if (!containers.ok()) return cli.Fail(containers.error());
   PrintPruned("Deleted Containers:", containers->lines);
+  int64_t volume_bytes = 0;
+  if (volumes) {  // after the containers, so the volumes only they used are unused now
+    auto pruned = exec::Volumes(cli.ctx().root).Prune(all);
+    if (!pruned.ok()) return cli.Fail(pruned.error());
+    std::vector<std::string> names;
+    for (const auto& v : *pruned) {
+      names.push_back(v.name);
+      volume_bytes += static_cast<int64_t>(v.bytes);
+    }
+    PrintPruned("Deleted Volumes:", names);
+  }
   auto images = PruneImages(cli, all, *until);
   if (!images.ok()) return cli.Fail(images.error());
   PrintPruned("Deleted Images:", images->lines);
@@ -213,7 +244,7 @@ int RunSystemPrune(Cli& cli, const std::vector<std::string>& args) {
   std::vector<std::string> ids;
   for (const auto& e : cache->deleted) ids.push_back(e.id);
   PrintPruned("Deleted build cache objects:", ids);
-  int64_t total = containers->reclaimed + images->reclaimed + cache->reclaimed;
+  int64_t total = containers->reclaimed + volume_bytes + images->reclaimed + cache->reclaimed;
   std::printf("Total reclaimed space: %s\n", HumanSize(static_cast<double>(total)).c_str());
   return kExitOk;
 }

@@ -350,7 +350,10 @@ TEST_F(CliBuildCacheGcTest, SystemPruneAllEmptiesAnIdleRoot) {
   ASSERT_EQ(b.code, 0) << b.err;
   ASSERT_EQ(Build("mount", kMount).code, 0);
   ASSERT_EQ(Build("drop", kDrop, {"--output", "type=oci,dest=" + tmp_.Sub("drop.tar")}).code, 0);
-  ASSERT_EQ(Xb({"run", "--name", "stopped", "keep:1", "sh", "-c", "echo hi > /hi"}).code, 0);
+  ToolOut stopped = Xb({"run", "--name", "stopped", "-v", "gc-named:/named", "-v", "/anon", "keep:1", "sh", "-c",
+                        "echo hi > /hi; echo v > /named/v; echo a > /anon/a"});
+  ASSERT_EQ(stopped.code, 0) << stopped.err;
+  ASSERT_EQ(Xb({"volume", "create", "gc-idle"}).code, 0);
   ASSERT_EQ(Xb({"run", "--rm", "keep:1", "sh", "-c", "true"}).code, 0);
   ASSERT_GT(Rows("blob_sources"), 0);
   ASSERT_GT(Rows("cache_records"), 0);
@@ -361,8 +364,11 @@ TEST_F(CliBuildCacheGcTest, SystemPruneAllEmptiesAnIdleRoot) {
   EXPECT_NE(no.out.find("all build cache"), std::string::npos) << no.out;
   EXPECT_GT(Rows("images"), 0);
 
-  ToolOut p = Xb({"system", "prune", "-a", "-f"});
+  ToolOut p = Xb({"system", "prune", "-a", "-f", "--volumes"});
   ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("Deleted Volumes:\n"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("\ngc-named\n"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find("\ngc-idle\n"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("Deleted Containers:"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("Deleted Images:"), std::string::npos) << p.out;
   EXPECT_NE(p.out.find("Deleted build cache objects:"), std::string::npos) << p.out;
@@ -372,6 +378,7 @@ TEST_F(CliBuildCacheGcTest, SystemPruneAllEmptiesAnIdleRoot) {
   EXPECT_EQ(std::distance(fs::directory_iterator(root_ + "/content/blobs/sha256", ec), {}), 0);
   EXPECT_EQ(SnapshotDirs(), 0u);
   EXPECT_FALSE(fs::exists(CacheMountData("gc-cm")));
+  EXPECT_EQ(Xb({"volume", "ls", "-q"}).out, "");  // named, anonymous and idle volumes all went
   for (const char* table : {"images", "tags", "blob_refs", "snapshots", "cache_records", "blob_variants", "leases",
                             "lease_resources", "blob_sources"}) {
     EXPECT_EQ(Rows(table), 0) << table;
