@@ -209,6 +209,11 @@ TEST_F(NetworkTest, ContainersOnAUserNetworkReachEachOtherByName) {
   ASSERT_TRUE(inspect.is_array());
   EXPECT_EQ(inspect[0]["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
   EXPECT_EQ(inspect[0]["Containers"].size(), 1u);
+  // A running peer's hosts file follows who joins and leaves.
+  ASSERT_FALSE(RunDetached({"--name", "peer", "--network", "appnet", "base:1", "/bin/busybox", "sleep", "1000"}).empty());
+  EXPECT_NE(Xb({"exec", "srv", "/bin/busybox", "cat", "/etc/hosts"}).out.find("\tpeer\n"), std::string::npos);
+  ASSERT_EQ(Xb({"rm", "-f", "peer"}).code, 0);
+  EXPECT_EQ(Xb({"exec", "srv", "/bin/busybox", "cat", "/etc/hosts"}).out.find("\tpeer\n"), std::string::npos);
   // The default bridge gives no names.
   ToolOut unnamed = Xb({"run", "--rm", "base:1", "/bin/busybox", "wget", "-q", "-T", "2", "-O", "-", "http://srv/"});
   EXPECT_NE(unnamed.code, 0);
