@@ -149,6 +149,19 @@ Result<ContainerRecord> RecordFromJson(const Json& j) {
   r.error = core::GetOptString(j, "error").value_or("");
   r.started_at = core::GetOptString(j, "started_at").value_or("");
   r.finished_at = core::GetOptString(j, "finished_at").value_or("");
+  // Networks (exec/network.h): records without "net" are host or none.
+  r.net = j.contains("net") ? ContainerNetFromJson(j["net"]) : ContainerNet();
+  if (!j.contains("net")) r.net.mode = r.network == Network::kNone ? "none" : "host";
+  if (IsNetworkMode(r.net.mode)) r.network = Network::kBridge;
+  // -i/-t, --device/--gpus, --runtime
+  r.process.terminal = j.value("tty", false);
+  r.open_stdin = j.value("open_stdin", false);
+  r.devices = core::GetStringList(j, "devices");
+  r.runtime = core::GetOptString(j, "runtime").value_or("");
+  // Volumes, limits and privileges (volume.h, host_options.h).
+  XB_ASSIGN(r.mounts, MountSpecsFromJson(j.value("mounts", Json::array())));
+  r.host = HostOptionsFromJson(j.value("host", Json::object()));
+  r.oom_killed = j.value("oom_killed", false);
   return r;
 }
 
