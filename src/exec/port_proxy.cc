@@ -139,7 +139,8 @@ PortProxy::~PortProxy() {
 
 void PortProxy::Serve() {
   std::list<TcpConn> conns;
-  std::map<std::pair<int, std::pair<uint32_t, uint16_t>>, UdpFlow> flows;  // (listener, peer) → flow
+  using FlowKey = std::pair<int, std::pair<uint32_t, uint16_t>>;  // (listener, peer)
+  std::map<FlowKey, UdpFlow> flows;
   sockaddr_in target_base = Address(target_ip_, 0);
   std::vector<pollfd> pfds;
   std::vector<char> dgram(65536);
@@ -156,7 +157,14 @@ void PortProxy::Serve() {
         pfds.push_back({c.upstream.get(), Wants(c.down, c.up), 0});
       }
     }
-    for (const auto& [key, f] : flows) pfds.push_back({f.upstream.get(), POLLIN, 0});
+    // pfds has a slot for exactly these connections and flows: ones accepted below wait for the
+    // next round.
+    std::vector<FlowKey> polled_flows;
+    for (const auto& [key, f] : flows) {
+      pfds.push_back({f.upstream.get(), POLLIN, 0});
+      polled_flows.push_back(key);
+    }
+    std::list<TcpConn> accepted;
     int timeout_ms = flows.empty() ? -1 : 5000;
     if (::poll(pfds.data(), pfds.size(), timeout_ms) < 0 && errno != EINTR) return;
     if (pfds[0].revents) return;
@@ -179,7 +187,7 @@ void PortProxy::Serve() {
         TcpConn c;
         c.client = std::move(client);
         c.upstream = std::move(up);
-        conns.push_back(std::move(c));
+        accepted.push_back(std::move(c));
         continue;
       }
       sockaddr_in peer;
@@ -222,9 +230,11 @@ void PortProxy::Serve() {
         ++it;
       }
     }
-    for (auto it = flows.begin(); it != flows.end();) {
+    conns.splice(conns.end(), accepted);
+    for (const FlowKey& key : polled_flows) {
       short rev = pfds[i++].revents;
-      if (rev & POLLIN) {
+      auto it = flows.find(key);
+      if (it != flows.end() && (rev & POLLIN)) {
         ssize_t n = ::recv(it->second.upstream.get(), dgram.data(), dgram.size(), 0);
         if (n >= 0) {
           (void)::sendto(it->second.listener, dgram.data(), static_cast<size_t>(n), 0,
@@ -232,12 +242,8 @@ void PortProxy::Serve() {
           it->second.last = now;
         }
       }
-      if (now - it->second.last > kUdpIdle) {
-        it = flows.erase(it);
-      } else {
-        ++it;
-      }
     }
+    std::erase_if(flows, [&](const auto& kv) { return now - kv.second.last > kUdpIdle; });
   }
 }
 
