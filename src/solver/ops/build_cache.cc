@@ -248,8 +248,11 @@ Result<std::vector<CacheEntry>> ListBuildCache(cache::ImageStore& store, exec::S
     for (const auto& id : RecordSnapshots(r.result)) {
       auto it = entries.find(id);
       if (it == entries.end()) continue;
+      // A record's last use (stored or hit) is the truth; the snapshot's creation only stands in
+      // for an entry no record names.
+      it->second.last_used_unix =
+          it->second.usage_count == 0 ? r.last_used_unix : std::max(it->second.last_used_unix, r.last_used_unix);
       it->second.usage_count++;
-      it->second.last_used_unix = std::max(it->second.last_used_unix, r.last_used_unix);
     }
   }
   // What holds a snapshot holds its parents: in use (a lease, or an active snapshot above it),
