@@ -10,7 +10,12 @@ bash scripts/setup-deps.sh
 bash scripts/build.sh
 XB="$PWD/${XBUILD_BUILD_DIR:-build}/cli/xbuild"
 WORK="$(mktemp -d /tmp/xbuild-main-job.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+# Mounts under the state root (a network's namespace lives as long as the network) go first.
+cleanup() {
+  awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 export XBUILD_ROOT="${XBUILD_ROOT:-$WORK/state}"
 
 echo "== base rootfs from busybox-static"
