@@ -1,11 +1,14 @@
 #include "unit/test_util.h"
 
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "core/fs.h"
 #include "core/subprocess.h"
@@ -19,7 +22,22 @@ TempDir::TempDir() {
   path_ = *r;
 }
 
-TempDir::~TempDir() { (void)core::RemoveAll(path_); }
+// Whatever is still mounted below the directory goes first (deepest first), so that nothing a
+// test left (a network's namespace, which lives as long as its network) keeps it in place.
+TempDir::~TempDir() {
+  std::ifstream mounts("/proc/self/mounts");
+  std::vector<std::string> below;
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, point;
+    fields >> device >> point;
+    if (point.starts_with(path_ + "/")) below.push_back(point);
+  }
+  std::sort(below.rbegin(), below.rend());
+  for (const std::string& point : below) ::umount2(point.c_str(), MNT_DETACH);
+  (void)core::RemoveAll(path_);
+}
 
 void WriteTestFile(const std::string& root, std::string_view rel, std::string_view content, int mode) {
   std::string p = root + "/" + std::string(rel);
