@@ -1,6 +1,5 @@
 #include "exec/container.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "core/digest.h"
+#include "core/dir.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "exec/container_log.h"
@@ -54,10 +54,7 @@ bool IsHexId(const std::string& s) {
 
 std::vector<std::string> ContainerIds(const std::string& dir) {
   std::vector<std::string> ids;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return ids;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
+  for (std::string& name : core::DirNames(dir)) {
     // Only kept containers: sandbox runs' bundles share the directory; their config.json is an
     // OCI spec, not a record, and they have an owner.json (sandbox.h), which records never do.
     std::string sub = core::JoinPath(dir, name);
@@ -66,7 +63,6 @@ std::vector<std::string> ContainerIds(const std::string& dir) {
       ids.push_back(std::move(name));
     }
   }
-  ::closedir(d);
   return ids;
 }
 

@@ -1,7 +1,6 @@
 #include "exec/network.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 
@@ -10,6 +9,7 @@
 #include <cstdlib>
 
 #include "core/digest.h"
+#include "core/dir.h"
 #include "core/fs.h"
 #include "core/strings.h"
 #include "exec/container.h"
@@ -226,14 +226,9 @@ Result<NetworkInfo> Networks::Load(const std::string& name) const {
 
 std::vector<std::string> Networks::Names() const {
   std::vector<std::string> names;
-  DIR* d = ::opendir(core::JoinPath(root_, "networks").c_str());
-  if (!d) return names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
+  for (std::string& name : core::DirNames(core::JoinPath(root_, "networks"))) {
     if (ValidateNetworkName(name).ok() && core::Exists(core::JoinPath(Dir(name), "config.json"))) names.push_back(name);
   }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
   return names;
 }
 

@@ -1,6 +1,5 @@
 #include "exec/sandbox.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -9,6 +8,7 @@
 #include <cctype>
 #include <optional>
 
+#include "core/dir.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/strings.h"
@@ -150,18 +150,6 @@ void Warn(core::Logger* log, const Status& s) {
   if (!s.ok() && log) log->Warn(s.error().ToString());
 }
 
-std::vector<std::string> ListDir(const std::string& path) {
-  std::vector<std::string> names;
-  DIR* dir = ::opendir(path.c_str());
-  if (!dir) return names;
-  while (struct dirent* e = ::readdir(dir)) {
-    std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(dir);
-  return names;
-}
-
 void KeepFirstError(Status& first, Status s) {
   if (first.ok() && !s.ok()) first = std::move(s);
 }
@@ -229,14 +217,14 @@ bool OwnerFileAlive(const std::string& path) {
 Status CleanupStale(const std::string& root, const std::string& runtime) {
   Runc runc(runtime, RuncStateDir(root));
   Status first;
-  for (const std::string& id : ListDir(ContainersDir(root))) {
+  for (const std::string& id : core::DirNames(ContainersDir(root))) {
     std::string bundle = core::JoinPath(ContainersDir(root), id);
     if (!core::Exists(core::JoinPath(bundle, kOwnerFile)) || OwnerAlive(bundle)) continue;
     KeepFirstError(first, runc.Delete(id));
     KeepFirstError(first, core::RemoveAll(bundle));
   }
   // The bundle goes only after runc's state, so state without a bundle is always left over.
-  for (const std::string& id : ListDir(RuncStateDir(root))) {
+  for (const std::string& id : core::DirNames(RuncStateDir(root))) {
     if (!core::Exists(core::JoinPath(ContainersDir(root), id)))
       KeepFirstError(first, runc.Delete(id));
   }

@@ -1,6 +1,5 @@
 #include "exec/volume.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <set>
 
 #include "core/digest.h"
+#include "core/dir.h"
 #include "core/fs.h"
 #include "core/path.h"
 #include "core/strings.h"
@@ -31,20 +31,7 @@ constexpr const char* kMetaFile = "volume.json";
 constexpr const char* kDataDir = "_data";
 constexpr size_t kMaxMetaSize = 1 << 20;
 
-std::vector<std::string> DirNames(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(std::move(n));
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-bool EmptyDir(const std::string& dir) { return DirNames(dir).empty(); }
+bool EmptyDir(const std::string& dir) { return core::DirNames(dir).empty(); }
 
 std::string JoinIds(const std::vector<std::string>& ids) {
   std::string out;
@@ -173,7 +160,7 @@ Result<VolumeInfo> Volumes::Create(const std::string& name_in, const std::map<st
 
 Result<std::vector<VolumeInfo>> Volumes::List() const {
   std::vector<VolumeInfo> out;
-  for (const std::string& n : DirNames(dir_)) {
+  for (const std::string& n : core::DirNames(dir_)) {
     if (n.starts_with('.')) continue;  // a creation in flight
     auto v = Get(n);
     if (!v.ok() && v.error().code() == Code::kNotFound) continue;
@@ -185,7 +172,7 @@ Result<std::vector<VolumeInfo>> Volumes::List() const {
 
 std::vector<std::string> Volumes::Users(const std::string& name) const {
   std::vector<std::string> ids;
-  for (const std::string& id : DirNames(containers_dir_)) {
+  for (const std::string& id : core::DirNames(containers_dir_)) {
     auto text = core::ReadFile(core::JoinPath(core::JoinPath(containers_dir_, id), "config.json"), 1 << 20);
     if (!text.ok()) continue;
     Json j = Json::parse(*text, nullptr, false);

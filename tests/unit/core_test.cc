@@ -7,6 +7,7 @@
 
 #include "core/context.h"
 #include "core/digest.h"
+#include "core/dir.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/path.h"
@@ -300,3 +301,11 @@ TEST(Strings, Trim) {
 
 }  // namespace
 }  // namespace xbuild::core
+
+TEST(DirNames, SortedWithoutDotsAndEmptyWhenMissing) {
+  xbuild::testing::TempDir tmp;
+  for (const char* n : {"b", "a", "c"}) ASSERT_TRUE(xbuild::core::WriteFileAtomic(tmp.path() + "/" + n, "", 0600).ok());
+  ASSERT_TRUE(xbuild::core::MkdirAll(tmp.path() + "/d").ok());
+  EXPECT_EQ(xbuild::core::DirNames(tmp.path()), (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_TRUE(xbuild::core::DirNames(tmp.path() + "/missing").empty());
+}
