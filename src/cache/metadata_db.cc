@@ -276,6 +276,13 @@ Status MetadataDb::Configure() {
     }
     break;
   }
+  // Every xbuild command is a short process: without this, the last one to close the database
+  // deletes the WAL, and the next one's first write makes it again and fsyncs the directory.
+  // The size limit 0 empties the kept WAL at that close, after its checkpoint: frames left in
+  // it would be read back (the whole file) by the next process to open the database.
+  int persist = 1;
+  sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  XB_TRY(Exec("PRAGMA journal_size_limit=0"));
   XB_TRY(Exec("PRAGMA synchronous=NORMAL"));
   XB_TRY(Exec("PRAGMA foreign_keys=ON"));
   return core::Ok();

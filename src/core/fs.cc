@@ -58,7 +58,7 @@ Status FsyncPath(const std::string& path) {
   return Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode, Sync sync) {
   std::string tmp = path + ".tmp-XXXXXX";
   int raw = ::mkstemp(tmp.data());
   if (raw < 0) return SysError("create temp file for " + path);
@@ -66,11 +66,11 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
   ScopeGuard cleanup([&] { ::unlink(tmp.c_str()); });
   XB_TRY_CTX(WriteAll(fd.get(), data), "write " + tmp);
   if (::fchmod(fd.get(), mode) != 0) return SysError("chmod " + tmp);
-  if (::fsync(fd.get()) != 0) return SysError("fsync " + tmp);
+  if (sync != Sync::kNone && ::fsync(fd.get()) != 0) return SysError("fsync " + tmp);
   fd.Reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) return SysError("rename to " + path);
   cleanup.Dismiss();
-  return FsyncPath(Dirname(path));
+  return sync == Sync::kFull ? FsyncPath(Dirname(path)) : Ok();
 }
 
 Status MkdirAll(const std::string& path, mode_t mode) {

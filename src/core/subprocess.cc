@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,5 +144,7 @@ Result<RunResult> RunChecked(const std::vector<std::string>& argv, const RunOpti
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
   return Error(Code::kInternal, cmd + ": " + why + (tail.empty() ? "" : ": " + tail));
 }
+
+UniqueFd ExitFd(pid_t pid) { return UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))); }
 
 }  // namespace xbuild::core

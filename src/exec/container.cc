@@ -198,7 +198,7 @@ Status Containers::Create(ContainerRecord& r, const std::string& base_snapshot) 
   XB_ASSIGN(r.snapshot, snaps_.Prepare(base_snapshot));
   r.created = NowRfc3339Nano();
   r.status = kStatusCreated;
-  XB_TRY(Save(r));
+  XB_TRY(Save(r, core::Sync::kFull));
   // From here the record holds the layer; this process no longer needs to live for it to stay.
   XB_TRY(snaps_.SetHolder(r.snapshot, core::JoinPath(dir, kRecordFile)));
   done = true;
@@ -213,8 +213,8 @@ Result<ContainerRecord> Containers::Load(const std::string& id) const {
   return RecordFromJson(j);
 }
 
-Status Containers::Save(const ContainerRecord& r) const {
-  return core::WriteFileAtomic(core::JoinPath(Dir(r.id), kRecordFile), RecordToJson(r).dump(2), 0600);
+Status Containers::Save(const ContainerRecord& r, core::Sync sync) const {
+  return core::WriteFileAtomic(core::JoinPath(Dir(r.id), kRecordFile), RecordToJson(r).dump(2), 0600, sync);
 }
 
 Status Containers::Update(const std::string& id, const std::function<void(ContainerRecord&)>& fn) {
@@ -225,8 +225,10 @@ Status Containers::Update(const std::string& id, const std::function<void(Contai
     if (errno != EINTR) return core::SysError("lock container " + id);
   }
   XB_ASSIGN(ContainerRecord r, Load(id));
+  Json before = RecordToJson(r);
   fn(r);
-  return Save(r);
+  if (RecordToJson(r) == before) return core::Ok();  // e.g. the first start of a new container
+  return Save(r, core::Sync::kData);
 }
 
 Runc Containers::RuncOf(const ContainerRecord& r) const {

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/result.h"
 #include "exec/network.h"
@@ -149,7 +150,8 @@ class Containers {
 
  private:
   core::Result<ContainerRecord> Load(const std::string& id) const;
-  core::Status Save(const ContainerRecord& r) const;
+  // A new record is synced with its directory entry; an update replaces one that exists.
+  core::Status Save(const ContainerRecord& r, core::Sync sync) const;
   std::string NamePath(const std::string& name) const;
   // The runtime the record names (the default when that name is no longer configured).
   Runc RuncOf(const ContainerRecord& r) const;

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "core/fs.h"
+#include "core/subprocess.h"
 
 namespace xbuild::exec {
 
@@ -173,10 +174,12 @@ Result<int> PumpTerminal(const TerminalSession& s) {
   bool master_open = true;
   bool killed = false;
   std::string pending;  // stdin bytes the master has not taken yet
+  core::UniqueFd exited = core::ExitFd(s.pid);  // wakes the poll at the exit (core/subprocess.h)
   int status = 0;
   for (;;) {
-    struct pollfd fds[2];
+    struct pollfd fds[3];
     nfds_t n = 0;
+    if (exited.valid()) fds[n++] = {exited.get(), POLLIN, 0};
     if (master_open) fds[n++] = {s.master, static_cast<short>(POLLIN | (pending.empty() ? 0 : POLLOUT)), 0};
     int in_index = -1;
     if (stdin_open && pending.empty()) {

@@ -147,12 +147,17 @@ void Child::Drain(UniqueFd& fd, int stream, const OutputFn& output) {
 }
 
 Result<int> Child::Pump(const OutputFn& output, const std::function<void()>& tick) {
+  // Wakes at the runtime's exit. Without it, a process that had already closed its pipes was
+  // seen gone only at the next poll timeout: up to kPollMs added to every `run` (its pipes reach
+  // EOF a moment before waitpid can reap it).
+  UniqueFd exited = core::ExitFd(pid_);
   int status = 0;
   for (;;) {
-    struct pollfd fds[2];
+    struct pollfd fds[3];
     nfds_t n = 0;
     if (out_.valid()) fds[n++] = {out_.get(), POLLIN, 0};
     if (err_.valid()) fds[n++] = {err_.get(), POLLIN, 0};
+    if (exited.valid()) fds[n++] = {exited.get(), POLLIN, 0};
     if (::poll(fds, n, kPollMs) < 0 && errno != EINTR) return core::SysError("poll");
     Drain(out_, 1, output);
     Drain(err_, 2, output);

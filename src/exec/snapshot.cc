@@ -63,8 +63,10 @@ Result<std::string> Snapshotter::Prepare(const std::string& parent) {
   XB_ASSIGN(std::string id, core::RandomHex(8));
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, id + "/fs"), 0755));
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, id + "/work"), 0700));
-  // The owner, so that CleanupStale can tell an abandoned active snapshot from a live one.
-  XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid())));
+  // The owner, so that CleanupStale can tell an abandoned active snapshot from a live one. Not
+  // synced: after a power loss every pid is dead, and an owner file that reads empty is too.
+  XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid()), 0644,
+                               core::Sync::kNone));
   // The parent is checked in the transaction that makes it a parent: a prune (which deletes
   // only snapshots without children, in a transaction) cannot take it in between.
   Status made = store_.db().Transaction([&]() -> Status {
@@ -123,7 +125,8 @@ Result<std::string> Snapshotter::Mount(const std::string& id) {
   XB_ASSIGN(std::vector<std::string> lowers, Lowers(id));
   std::string target = core::JoinPath(mounts_, id);
   XB_TRY(core::MkdirAll(target, 0755));
-  XB_TRY(core::WriteFileAtomic(PidFile(target), std::to_string(::getpid())));
+  // Not synced: a mount does not outlive the boot either.
+  XB_TRY(core::WriteFileAtomic(PidFile(target), std::to_string(::getpid()), 0644, core::Sync::kNone));
   bool committed = rec->kind == kCommitted;
   int rc;
   if (lowers.empty()) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "core/dynlib.h"
 #include "core/fs.h"
 #include "core/json.h"
 #include "core/strings.h"
@@ -42,16 +43,50 @@ bool Idempotent(const std::string& method) {
   return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE";
 }
 
+// libcurl, opened on the first request (core/dynlib.h). The SONAME has been libcurl.so.4 since
+// curl 7.16, and the calls below are typed from <curl/curl.h>.
+struct CurlApi {
+  decltype(&::curl_global_init) global_init = nullptr;
+  decltype(&::curl_easy_init) easy_init = nullptr;
+  decltype(&::curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&::curl_easy_reset) easy_reset = nullptr;
+  decltype(&::curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&::curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&::curl_easy_perform) easy_perform = nullptr;
+  decltype(&::curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&::curl_slist_append) slist_append = nullptr;
+  decltype(&::curl_slist_free_all) slist_free_all = nullptr;
+};
+
+Result<CurlApi> LoadCurl() {
+  XB_ASSIGN(core::DynLib lib, core::DynLib::Open("libcurl.so.4", "libcurl4"));
+  CurlApi c;
+  XB_TRY(lib.Bind(c.global_init, "curl_global_init"));
+  XB_TRY(lib.Bind(c.easy_init, "curl_easy_init"));
+  XB_TRY(lib.Bind(c.easy_cleanup, "curl_easy_cleanup"));
+  XB_TRY(lib.Bind(c.easy_reset, "curl_easy_reset"));
+  XB_TRY(lib.Bind(c.easy_setopt, "curl_easy_setopt"));
+  XB_TRY(lib.Bind(c.easy_getinfo, "curl_easy_getinfo"));
+  XB_TRY(lib.Bind(c.easy_perform, "curl_easy_perform"));
+  XB_TRY(lib.Bind(c.easy_strerror, "curl_easy_strerror"));
+  XB_TRY(lib.Bind(c.slist_append, "curl_slist_append"));
+  XB_TRY(lib.Bind(c.slist_free_all, "curl_slist_free_all"));
+  c.global_init(CURL_GLOBAL_DEFAULT);
+  return c;
+}
+
+// Loaded once per process; every thread's calls go through the same table.
+const Result<CurlApi>& Curl() {
+  static const Result<CurlApi> api = LoadCurl();
+  return api;
+}
+
 // The per-thread easy handle; curl_easy_reset keeps its connection cache between requests.
 struct ThreadHandle {
   CURL* h = nullptr;
-  ThreadHandle() {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    h = curl_easy_init();
-  }
+  ThreadHandle() { h = Curl()->easy_init(); }
   ~ThreadHandle() {
-    if (h) curl_easy_cleanup(h);
+    if (h) Curl()->easy_cleanup(h);
   }
 };
 
@@ -88,7 +123,7 @@ size_t OnWrite(char* data, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
   size_t len = size * n;
   long status = 0;
-  curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+  Curl()->easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
   if (t->req->sink && status >= 200 && status < 300) {
     *t->delivered = true;
     Status s = t->req->sink(status, std::string_view(data, len));
@@ -237,9 +272,11 @@ bool CurlTransport::IsInsecure(const std::string& host) const {
 }
 
 Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
+  if (!Curl().ok()) return Curl().error();
+  const CurlApi& curl = *Curl();
   CURL* h = Handle();
   if (!h) return Error(Code::kInternal, "curl_easy_init failed");
-  curl_easy_reset(h);
+  curl.easy_reset(h);
   Response resp;
   Transfer t;
   t.req = &req;
@@ -249,75 +286,75 @@ Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
   std::string host = UrlHost(req.url);
   bool https = req.url.starts_with("https://");
 
-  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_USERAGENT, opts_.user_agent.c_str());
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWrite);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl.easy_setopt(h, CURLOPT_URL, req.url.c_str());
+  curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl.easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+  curl.easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  curl.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl.easy_setopt(h, CURLOPT_USERAGENT, opts_.user_agent.c_str());
+  curl.easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl.easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWrite);
+  curl.easy_setopt(h, CURLOPT_WRITEDATA, &t);
   if (https) {
     if (IsInsecure(host)) {
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+      curl.easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl.easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
     // certs.d's ca.crt is trusted in addition to the system's CAs (as Docker does).
     std::string ca = FindCertFile(opts_.cert_dirs, host, "ca.crt");
     if (!ca.empty()) {
-      curl_easy_setopt(h, CURLOPT_CAINFO, ca.c_str());
-      curl_easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
+      curl.easy_setopt(h, CURLOPT_CAINFO, ca.c_str());
+      curl.easy_setopt(h, CURLOPT_CAPATH, "/etc/ssl/certs");
     }
     std::string cert = FindCertFile(opts_.cert_dirs, host, "client.cert");
     std::string key = FindCertFile(opts_.cert_dirs, host, "client.key");
     if (!cert.empty() && !key.empty()) {
-      curl_easy_setopt(h, CURLOPT_SSLCERT, cert.c_str());
-      curl_easy_setopt(h, CURLOPT_SSLKEY, key.c_str());
+      curl.easy_setopt(h, CURLOPT_SSLCERT, cert.c_str());
+      curl.easy_setopt(h, CURLOPT_SSLKEY, key.c_str());
     }
   }
 
   curl_slist* hdrs = nullptr;
-  for (const auto& [k, v] : req.headers) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
+  for (const auto& [k, v] : req.headers) hdrs = curl.slist_append(hdrs, (k + ": " + v).c_str());
   bool has_body = req.body_fd >= 0 || !req.body.empty() || req.method == "PUT" || req.method == "POST";
-  if (has_body) hdrs = curl_slist_append(hdrs, "Expect:");
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  if (has_body) hdrs = curl.slist_append(hdrs, "Expect:");
+  curl.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
   if (req.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl.easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (req.method == "GET") {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl.easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (has_body) {
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl.easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (req.body_fd >= 0) {
-      curl_easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
-      curl_easy_setopt(h, CURLOPT_READDATA, &t);
-      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
-      curl_easy_setopt(h, CURLOPT_SEEKDATA, &t);
-      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_length));
+      curl.easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
+      curl.easy_setopt(h, CURLOPT_READDATA, &t);
+      curl.easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
+      curl.easy_setopt(h, CURLOPT_SEEKDATA, &t);
+      curl.easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_length));
     } else {
       // An in-memory body (a manifest, an empty POST) is sent as-is with the custom method.
-      curl_easy_setopt(h, CURLOPT_UPLOAD, 0L);
-      curl_easy_setopt(h, CURLOPT_POST, 1L);
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+      curl.easy_setopt(h, CURLOPT_UPLOAD, 0L);
+      curl.easy_setopt(h, CURLOPT_POST, 1L);
+      curl.easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+      curl.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     }
   } else {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
 
   char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode rc = curl_easy_perform(h);
-  curl_slist_free_all(hdrs);
+  curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  CURLcode rc = curl.easy_perform(h);
+  curl.slist_free_all(hdrs);
   if (t.error) return std::move(*t.error);
   if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    std::string detail = errbuf[0] ? errbuf : curl.easy_strerror(rc);
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_ISSUER_ERROR) {
       // Not retried: the certificate will not become trusted by asking again.
       return Error(Code::kPermissionDenied,
@@ -336,7 +373,7 @@ Result<Response> CurlTransport::DoOnce(const Request& req, bool* delivered) {
     }
     return Error(Code::kUnavailable, req.method + " " + req.url + ": " + detail);
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   resp.url = req.url;
   return resp;
 }

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/dynlib.h"
 #include "core/fs.h"
 #include "core/path.h"
 #include "frontend/source_url.h"
@@ -22,25 +23,69 @@ using core::Status;
 
 namespace {
 
-// libgit2 keeps process-wide state (allocator, TLS, transports); it is set up once and never
-// shut down, so a checkout can start on any thread at any time.
-void InitGit() {
-  static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+// libgit2, opened on the first git source (core/dynlib.h) under the SONAME of the version we
+// were built against (git2/version.h). It keeps process-wide state (allocator, TLS,
+// transports): set up once and never shut down, so a checkout can start on any thread at any
+// time.
+struct GitApi {
+  decltype(&::git_libgit2_init) libgit2_init = nullptr;
+  decltype(&::git_error_last) error_last = nullptr;
+  decltype(&::git_repository_free) repository_free = nullptr;
+  decltype(&::git_object_free) object_free = nullptr;
+  decltype(&::git_credential_ssh_key_from_agent) credential_ssh_key_from_agent = nullptr;
+  decltype(&::git_revparse_single) revparse_single = nullptr;
+  decltype(&::git_oid_tostr) oid_tostr = nullptr;
+  decltype(&::git_clone_options_init) clone_options_init = nullptr;
+  decltype(&::git_clone) clone = nullptr;
+  decltype(&::git_object_peel) object_peel = nullptr;
+  decltype(&::git_object_id) object_id = nullptr;
+  decltype(&::git_commit_time) commit_time = nullptr;
+  decltype(&::git_checkout_options_init) checkout_options_init = nullptr;
+  decltype(&::git_checkout_tree) checkout_tree = nullptr;
+  decltype(&::git_repository_set_head_detached) repository_set_head_detached = nullptr;
+};
+
+Result<GitApi> LoadGit() {
+  XB_ASSIGN(core::DynLib lib, core::DynLib::Open("libgit2.so." LIBGIT2_SOVERSION, "libgit2-" LIBGIT2_SOVERSION));
+  GitApi g;
+  XB_TRY(lib.Bind(g.libgit2_init, "git_libgit2_init"));
+  XB_TRY(lib.Bind(g.error_last, "git_error_last"));
+  XB_TRY(lib.Bind(g.repository_free, "git_repository_free"));
+  XB_TRY(lib.Bind(g.object_free, "git_object_free"));
+  XB_TRY(lib.Bind(g.credential_ssh_key_from_agent, "git_credential_ssh_key_from_agent"));
+  XB_TRY(lib.Bind(g.revparse_single, "git_revparse_single"));
+  XB_TRY(lib.Bind(g.oid_tostr, "git_oid_tostr"));
+  XB_TRY(lib.Bind(g.clone_options_init, "git_clone_options_init"));
+  XB_TRY(lib.Bind(g.clone, "git_clone"));
+  XB_TRY(lib.Bind(g.object_peel, "git_object_peel"));
+  XB_TRY(lib.Bind(g.object_id, "git_object_id"));
+  XB_TRY(lib.Bind(g.commit_time, "git_commit_time"));
+  XB_TRY(lib.Bind(g.checkout_options_init, "git_checkout_options_init"));
+  XB_TRY(lib.Bind(g.checkout_tree, "git_checkout_tree"));
+  XB_TRY(lib.Bind(g.repository_set_head_detached, "git_repository_set_head_detached"));
+  g.libgit2_init();
+  return g;
+}
+
+const Result<GitApi>& Git() {
+  static const Result<GitApi> api = LoadGit();
+  return api;
 }
 
 Error GitError(const std::string& what) {
-  const git_error* e = git_error_last();
+  const git_error* e = Git()->error_last();
   return Error(Code::kUnavailable,
                what + ": " + (e && e->message ? e->message : "unknown libgit2 error"));
 }
 
-template <class T, void (*Free)(T*)>
-struct GitFree {
-  void operator()(T* p) const { Free(p); }
+struct RepoFree {
+  void operator()(git_repository* p) const { Git()->repository_free(p); }
 };
-using Repo = std::unique_ptr<git_repository, GitFree<git_repository, git_repository_free>>;
-using Object = std::unique_ptr<git_object, GitFree<git_object, git_object_free>>;
+struct ObjectFree {
+  void operator()(git_object* p) const { Git()->object_free(p); }
+};
+using Repo = std::unique_ptr<git_repository, RepoFree>;
+using Object = std::unique_ptr<git_object, ObjectFree>;
 
 struct FetchPayload {
   const std::atomic<bool>* cancel = nullptr;
@@ -59,7 +104,7 @@ int OnCredentials(git_credential** out, const char*, const char* user_from_url,
                   unsigned int allowed, void* payload) {
   auto* p = static_cast<FetchPayload*>(payload);
   if (!(allowed & GIT_CREDENTIAL_SSH_KEY) || p->credential_tries++ > 0) return GIT_PASSTHROUGH;
-  return git_credential_ssh_key_from_agent(out, user_from_url ? user_from_url : "git");
+  return Git()->credential_ssh_key_from_agent(out, user_from_url ? user_from_url : "git");
 }
 
 // The ref as a branch of the remote, a tag, then anything else git resolves by name (a full
@@ -74,7 +119,7 @@ Result<Object> ResolveRef(git_repository* repo, const GitSpec& spec) {
   }
   for (const auto& n : names) {
     git_object* o = nullptr;
-    if (git_revparse_single(&o, repo, n.c_str()) == 0) return Object(o);
+    if (Git()->revparse_single(&o, repo, n.c_str()) == 0) return Object(o);
   }
   return Error(Code::kNotFound, spec.remote + ": no branch, tag or commit named \"" +
                                     (spec.ref.empty() ? "HEAD" : spec.ref) + "\"");
@@ -82,7 +127,7 @@ Result<Object> ResolveRef(git_repository* repo, const GitSpec& spec) {
 
 std::string OidHex(const git_oid* id) {
   char buf[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(buf, sizeof buf, id);
+  Git()->oid_tostr(buf, sizeof buf, id);
   return buf;
 }
 
@@ -134,7 +179,8 @@ bool IsGitSource(const SourceOp& src) { return src.identifier.starts_with("git:/
 
 Result<GitCheckout> CheckoutGit(const std::string& state_root, const GitSpec& spec,
                                 const std::atomic<bool>* cancel) {
-  InitGit();
+  if (!Git().ok()) return Git().error();
+  const GitApi& git = *Git();
   GitCheckout out;
   XB_ASSIGN(out.dir, ContextDir::Create(state_root));
   const std::string& clone = out.dir->context();
@@ -143,37 +189,37 @@ Result<GitCheckout> CheckoutGit(const std::string& state_root, const GitSpec& sp
   FetchPayload payload;
   payload.cancel = cancel;
   git_clone_options opts;
-  git_clone_options_init(&opts, GIT_CLONE_OPTIONS_VERSION);
+  git.clone_options_init(&opts, GIT_CLONE_OPTIONS_VERSION);
   opts.checkout_opts.checkout_strategy = GIT_CHECKOUT_NONE;  // the ref's tree is checked out below
   opts.fetch_opts.callbacks.transfer_progress = OnTransfer;
   opts.fetch_opts.callbacks.credentials = OnCredentials;
   opts.fetch_opts.callbacks.payload = &payload;
   git_repository* raw = nullptr;
-  if (git_clone(&raw, spec.remote.c_str(), clone.c_str(), &opts) != 0) {
+  if (git.clone(&raw, spec.remote.c_str(), clone.c_str(), &opts) != 0) {
     if (cancel && cancel->load()) return Error(Code::kCancelled, what + ": cancelled");
     return GitError("clone " + spec.remote);
   }
   Repo repo(raw);
   XB_ASSIGN(Object target, ResolveRef(repo.get(), spec));
   git_object* peeled = nullptr;
-  if (git_object_peel(&peeled, target.get(), GIT_OBJECT_COMMIT) != 0) {
+  if (git.object_peel(&peeled, target.get(), GIT_OBJECT_COMMIT) != 0) {
     return GitError(what + ": not a commit");
   }
   Object commit(peeled);
-  out.commit = OidHex(git_object_id(commit.get()));
-  out.commit_time = git_commit_time(reinterpret_cast<const git_commit*>(commit.get()));
+  out.commit = OidHex(git.object_id(commit.get()));
+  out.commit_time = git.commit_time(reinterpret_cast<const git_commit*>(commit.get()));
   if (!spec.checksum.empty()) {
-    std::string tag = OidHex(git_object_id(target.get()));  // an annotated tag's own id
+    std::string tag = OidHex(git.object_id(target.get()));  // an annotated tag's own id
     if (!out.commit.starts_with(spec.checksum) && !tag.starts_with(spec.checksum)) {
       return Error(Code::kFailedPrecondition, what + ": checksum mismatch: expected commit " +
                                                   spec.checksum + ", got " + out.commit);
     }
   }
   git_checkout_options co;
-  git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+  git.checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
   co.checkout_strategy = GIT_CHECKOUT_FORCE;
-  if (git_checkout_tree(repo.get(), commit.get(), &co) != 0 ||
-      git_repository_set_head_detached(repo.get(), git_object_id(commit.get())) != 0) {
+  if (git.checkout_tree(repo.get(), commit.get(), &co) != 0 ||
+      git.repository_set_head_detached(repo.get(), git.object_id(commit.get())) != 0) {
     return GitError(what + ": check out " + out.commit);
   }
   commit.reset();
