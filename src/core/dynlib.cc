@@ -20,7 +20,8 @@ Result<void*> DynLib::Symbol(const char* name) const {
   void* p = ::dlsym(handle_, name);
   if (!p) {
     const char* why = ::dlerror();
-    return Error(Code::kUnavailable, soname_ + ": no symbol " + name + (why ? std::string(": ") + why : ""));
+    return Error(Code::kUnavailable,
+                 soname_ + ": no symbol " + name + (why ? std::string(": ") + why : ""));
   }
   return p;
 }

@@ -26,7 +26,8 @@ enum class Sync {
   kNone,  // nothing: a file whose meaning ends with the boot (a pid, a mount's owner)
 };
 // Writes data to path via a temp file in the same dir and a rename, synced as `sync` says.
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644, Sync sync = Sync::kFull);
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                       Sync sync = Sync::kFull);
 Status MkdirAll(const std::string& path, mode_t mode = 0755);
 // Removes a file or a directory tree, never following symlinks. Missing is fine.
 Status RemoveAll(const std::string& path);

@@ -119,6 +119,13 @@ Json RecordToJson(const ContainerRecord& r) {
   return j;
 }
 
+// A --rm container is removed when it ends, and a crash ends it too: what its files would keep
+// across a power loss is of no use, so they are written without fsync (each costs 0.2-1 ms of
+// every `run --rm`). A half-written record after a power loss is skipped by List.
+core::Sync EphemeralSync(const ContainerRecord& r, core::Sync sync) {
+  return r.auto_remove ? core::Sync::kNone : sync;
+}
+
 Result<ContainerRecord> RecordFromJson(const Json& j) {
   ContainerRecord r;
   XB_ASSIGN(r.id, core::GetString(j, "id"));
@@ -200,7 +207,8 @@ Status Containers::Create(ContainerRecord& r, const std::string& base_snapshot) 
   r.status = kStatusCreated;
   XB_TRY(Save(r, core::Sync::kFull));
   // From here the record holds the layer; this process no longer needs to live for it to stay.
-  XB_TRY(snaps_.SetHolder(r.snapshot, core::JoinPath(dir, kRecordFile)));
+  XB_TRY(snaps_.SetHolder(r.snapshot, core::JoinPath(dir, kRecordFile),
+                          EphemeralSync(r, core::Sync::kFull)));
   done = true;
   return core::Ok();
 }
@@ -214,7 +222,8 @@ Result<ContainerRecord> Containers::Load(const std::string& id) const {
 }
 
 Status Containers::Save(const ContainerRecord& r, core::Sync sync) const {
-  return core::WriteFileAtomic(core::JoinPath(Dir(r.id), kRecordFile), RecordToJson(r).dump(2), 0600, sync);
+  return core::WriteFileAtomic(core::JoinPath(Dir(r.id), kRecordFile), RecordToJson(r).dump(2),
+                               0600, EphemeralSync(r, sync));
 }
 
 Status Containers::Update(const std::string& id, const std::function<void(ContainerRecord&)>& fn) {
@@ -284,6 +293,8 @@ Result<std::vector<ContainerRecord>> Containers::List() {
   for (const std::string& id : ContainerIds(ContainersDir(root_))) {
     auto r = Get(id);
     if (!r.ok() && r.error().code() == Code::kNotFound) continue;  // removed meanwhile
+    // A --rm container's record is not synced (EphemeralSync): a power loss can leave it empty.
+    if (!r.ok() && r.error().code() == Code::kInvalidArgument) continue;
     if (!r.ok()) return std::move(r).error();
     out.push_back(std::move(r).value());
   }
@@ -374,7 +385,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.oom_killed = false;
   }));
   XB_ASSIGN(JsonFileLog out_log, JsonFileLog::Open(LogPath(id)));
-  auto rootfs = snaps_.Mount(r.snapshot);
+  auto rootfs = snaps_.Mount(r.snapshot, r.auto_remove);
   Result<int> rc = rootfs.ok() ? Result<int>(0) : Result<int>(rootfs.error());
   // --runtime and --device/--gpus (runtimes.h, cdi.h): resolved at each start; a failure is a
   // failed start.
@@ -430,6 +441,17 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
   bool oom_killed = memory_limited && ReadOomKilled(id);
   if (memory_limited) RemoveCgroupParent(id);
   int code = rc.ok() ? *rc : rc.error().code() == Code::kCancelled ? kLostExitCode : StartFailureCode(rc.error());
+  if (rootfs.ok()) {
+    Status s = snaps_.Unmount(r.snapshot);
+    if (!s.ok() && log) log->Warn(s.error().ToString());
+  }
+  if (r.auto_remove) {
+    // --rm: once it is gone there is no record to write the exit into, nor anyone to read it.
+    Status s = Remove(r);
+    if (s.ok()) s = Volumes(root_).RemoveAnonymous(r.mounts);
+    if (s.ok()) return rc;
+    if (log) log->Warn("remove container " + id + ": " + s.error().ToString());
+  }
   std::string now = NowRfc3339Nano();
   Status recorded = Update(id, [&](ContainerRecord& rec) {
     rec.status = kStatusExited;
@@ -440,15 +462,7 @@ Result<int> Containers::Run(const std::string& id, const OutputFn& tee, const st
     rec.error = rc.ok() ? "" : rc.error().message();
     rec.oom_killed = oom_killed;
   });
-  if (rootfs.ok()) {
-    Status s = snaps_.Unmount(r.snapshot);
-    if (!s.ok() && log) log->Warn(s.error().ToString());
-  }
-  if (r.auto_remove) {
-    Status s = Remove(r);
-    if (s.ok()) s = Volumes(root_).RemoveAnonymous(r.mounts);
-    if (!s.ok() && log) log->Warn("remove container " + id + ": " + s.error().ToString());
-  } else if (!recorded.ok() && log) {
+  if (!recorded.ok() && log && !(r.auto_remove && recorded.error().code() == Code::kNotFound)) {
     log->Warn(recorded.error().ToString());
   }
   return rc;

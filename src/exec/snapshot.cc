@@ -65,8 +65,8 @@ Result<std::string> Snapshotter::Prepare(const std::string& parent) {
   XB_TRY(core::MkdirAll(core::JoinPath(dir_, id + "/work"), 0700));
   // The owner, so that CleanupStale can tell an abandoned active snapshot from a live one. Not
   // synced: after a power loss every pid is dead, and an owner file that reads empty is too.
-  XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid()), 0644,
-                               core::Sync::kNone));
+  XB_TRY(core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::to_string(::getpid()),
+                               0644, core::Sync::kNone));
   // The parent is checked in the transaction that makes it a parent: a prune (which deletes
   // only snapshots without children, in a transaction) cannot take it in between.
   Status made = store_.db().Transaction([&]() -> Status {
@@ -84,8 +84,9 @@ Result<std::string> Snapshotter::Prepare(const std::string& parent) {
   return id;
 }
 
-Status Snapshotter::SetHolder(const std::string& id, const std::string& path) {
-  return core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"), std::string(kHolderPrefix) + path);
+Status Snapshotter::SetHolder(const std::string& id, const std::string& path, core::Sync sync) {
+  return core::WriteFileAtomic(core::JoinPath(dir_, id + "/owner"),
+                               std::string(kHolderPrefix) + path, 0644, sync);
 }
 
 Status Snapshotter::Commit(const std::string& id) {
@@ -119,14 +120,15 @@ Result<std::vector<std::string>> Snapshotter::Lowers(const std::string& id) {
   return out;
 }
 
-Result<std::string> Snapshotter::Mount(const std::string& id) {
+Result<std::string> Snapshotter::Mount(const std::string& id, bool ephemeral) {
   XB_ASSIGN(auto rec, store_.db().GetSnapshot(id));
   if (!rec) return Error(Code::kNotFound, "snapshot " + id + " not found");
   XB_ASSIGN(std::vector<std::string> lowers, Lowers(id));
   std::string target = core::JoinPath(mounts_, id);
   XB_TRY(core::MkdirAll(target, 0755));
   // Not synced: a mount does not outlive the boot either.
-  XB_TRY(core::WriteFileAtomic(PidFile(target), std::to_string(::getpid()), 0644, core::Sync::kNone));
+  XB_TRY(core::WriteFileAtomic(PidFile(target), std::to_string(::getpid()), 0644,
+                               core::Sync::kNone));
   bool committed = rec->kind == kCommitted;
   int rc;
   if (lowers.empty()) {
@@ -141,6 +143,7 @@ Result<std::string> Snapshotter::Mount(const std::string& id) {
       if (rc == 0) rc = ::mount(nullptr, target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr);
     } else {
       if (!committed) opts += ",upperdir=" + FsDir(id) + ",workdir=" + core::JoinPath(dir_, id + "/work");
+      if (!committed && ephemeral) opts += ",volatile";
       if (opts.size() > 4000) {
         return Error(Code::kResourceExhausted, "snapshot " + id + ": too many layers for one overlay mount");
       }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cache/image_store.h"
+#include "core/fs.h"
 #include "core/result.h"
 
 namespace xbuild::exec {
@@ -52,14 +53,18 @@ class Snapshotter {
   // A new active snapshot over `parent` ("" = the empty filesystem).
   Result<std::string> Prepare(const std::string& parent);
   Status Commit(const std::string& id);
-  // Hands an active snapshot from this process to `path` (see above).
-  Status SetHolder(const std::string& id, const std::string& path);
+  // Hands an active snapshot from this process to `path` (see above); `sync` as for the holder's
+  // own file (core::Sync::kNone when that file is not kept across a power loss either).
+  Status SetHolder(const std::string& id, const std::string& path,
+                   core::Sync sync = core::Sync::kFull);
   // Removes a snapshot's directory and row (children are the caller's business).
   Status Remove(const std::string& id);
 
   // Mounts an active snapshot (read-write) or a committed one (read-only overlay of its chain) at
   // <root>/mounts/<id>, owned by this process; returns the mount point.
-  Result<std::string> Mount(const std::string& id);
+  // ephemeral: the snapshot is removed after this mount (a --rm container), so the overlay is
+  // mounted "volatile": the kernel skips every sync of the upper dir, the one at unmount too.
+  Result<std::string> Mount(const std::string& id, bool ephemeral = false);
   Status Unmount(const std::string& id);
 
   // Lower dirs of the snapshot's parents, nearest first.

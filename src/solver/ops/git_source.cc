@@ -46,7 +46,8 @@ struct GitApi {
 };
 
 Result<GitApi> LoadGit() {
-  XB_ASSIGN(core::DynLib lib, core::DynLib::Open("libgit2.so." LIBGIT2_SOVERSION, "libgit2-" LIBGIT2_SOVERSION));
+  XB_ASSIGN(core::DynLib lib,
+            core::DynLib::Open("libgit2.so." LIBGIT2_SOVERSION, "libgit2-" LIBGIT2_SOVERSION));
   GitApi g;
   XB_TRY(lib.Bind(g.libgit2_init, "git_libgit2_init"));
   XB_TRY(lib.Bind(g.error_last, "git_error_last"));
