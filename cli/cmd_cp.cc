@@ -7,11 +7,16 @@
 // a missing path becomes it; onto an existing directory goes into it as its basename, or with
 // SRC ending in "/." its content does. A directory never replaces a file.
 //
-// Every path inside the container resolves inside its rootfs (core/path.h): a symlink in the
-// container, absolute or "../..", can never make cp read or write a host path. The entries
+// A running container is copied as its processes see it: its root is /proc/<pid>/root of its
+// process (exec::OpenRunningRoot), so its tmpfs, volumes and binds are there as they are
+// mounted (a read-only one refuses writes). A stopped one's is its writable layer, and a path
+// under a bind or volume mount (matched lexically) is copied in that mount's host directory.
+//
+// Every path inside the container resolves inside that root (core/path.h: openat2 with
+// RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): a symlink in the container, absolute or "../..", or
+// one of its /proc magic links, can never make cp read or write a host path. The entries
 // copied are never followed (CopyEntry); the last component of SRC is followed (inside the
-// rootfs) only with -L or a trailing "/" or "/.". A path under a bind or volume mount (matched
-// lexically) is copied in that mount's host directory, resolved inside it the same way.
+// root) only with -L or a trailing "/" or "/.".
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
@@ -213,6 +218,18 @@ std::pair<std::string, std::string> MountFor(const exec::ContainerRecord& r, con
   return {dir, below};
 }
 
+// For a container read as running: its root as its process sees it. A process that has ended
+// since is no error: once the record says so and its monitor is done, `r` is read again and the
+// result is no fd (it is then copied as a stopped container).
+Result<core::UniqueFd> RunningRoot(exec::Containers& containers, exec::ContainerRecord& r) {
+  auto root = exec::OpenRunningRoot(r);
+  if (root.ok()) return root;
+  auto now = containers.Get(r.id);
+  if (!now.ok() || now->status == exec::kStatusRunning || containers.MonitorAlive(r.id)) return root;
+  r = std::move(now).value();
+  return core::UniqueFd();
+}
+
 }  // namespace
 
 int RunCp(Cli& cli, const std::vector<std::string>& args) {
@@ -240,13 +257,22 @@ int RunCp(Cli& cli, const std::vector<std::string>& args) {
   auto rec = (*containers)->Find(ctr_side.container);
   if (!rec.ok()) return cli.Fail(rec.error());
   exec::Snapshotter snaps(**store);
-  // A path under one of its volumes or bind mounts is copied there (Docker's cp sees them too).
-  auto [mount_dir, in_mount] = MountFor(*rec, cli.ctx().root, ctr_side.path);
-  std::string rootfs = core::JoinPath(core::JoinPath(cli.ctx().root, "mounts"), rec->snapshot);
+  core::UniqueFd live_root;
+  if (rec->status == exec::kStatusRunning) {
+    auto r = RunningRoot(**containers, *rec);
+    if (!r.ok()) return cli.Fail(r.error());
+    live_root = std::move(r).value();
+  }
+  bool running = live_root.valid();
+  // A stopped one's path under one of its volumes or bind mounts is copied there (Docker's cp
+  // sees them too); a running one's mounts are all in its own view.
+  auto [mount_dir, in_mount] =
+      running ? std::make_pair(std::string(), ctr_side.path) : MountFor(*rec, cli.ctx().root, ctr_side.path);
+  std::string rootfs;
   bool mounted_here = false;
   if (!mount_dir.empty()) {
     rootfs = mount_dir;
-  } else if (rec->status != exec::kStatusRunning) {
+  } else if (!running) {
     auto m = snaps.Mount(rec->snapshot);
     if (!m.ok()) return cli.Fail(m.error());
     rootfs = *m;
@@ -255,7 +281,7 @@ int RunCp(Cli& cli, const std::vector<std::string>& args) {
   core::ScopeGuard unmount([&] {
     if (mounted_here) (void)snaps.Unmount(rec->snapshot);
   });
-  auto root_fd = core::Open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  auto root_fd = running ? Result<core::UniqueFd>(std::move(live_root)) : core::Open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!root_fd.ok()) return cli.Fail(root_fd.error());
 
   if (!src.container.empty()) {
@@ -279,7 +305,7 @@ int RunCp(Cli& cli, const std::vector<std::string>& args) {
     if (!dfd.ok()) return cli.Fail(Error(Code::kNotFound, "destination directory " + parent + " does not exist"));
     if (name == "/" || name.empty()) name = ".";
     Status s = CopyByRules(from->parent.get(), from->name, src.path, dfd->get(), name, dest, dest.ends_with('/'));
-    if (!s.ok()) return cli.Fail(s.error());
+    if (!s.ok()) return cli.Fail(std::move(s).error().Context("copy " + pos[0] + " to " + dest));
     return kExitOk;
   }
 
@@ -314,7 +340,7 @@ int RunCp(Cli& cli, const std::vector<std::string>& args) {
                                                ": its directory does not exist in the container (links resolve inside it)"));
   }
   Status s = CopyByRules(sfd->get(), src_name, src.path, to->parent.get(), to->name, dst.path, dst.path.ends_with('/'));
-  if (!s.ok()) return cli.Fail(s.error());
+  if (!s.ok()) return cli.Fail(std::move(s).error().Context("copy " + src.path + " to " + pos[1]));
   return kExitOk;
 }
 

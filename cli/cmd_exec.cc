@@ -1,6 +1,7 @@
-// xbuild exec [-d] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: runs a command in a
-// running container (`runc exec`); its output is ours and so is its exit code (126 when it
-// cannot be run, 127 when it is not found, as Docker).
+// xbuild exec [-d] [-i] [-t] [-e K=V] [-w DIR] [-u USER] CONTAINER COMMAND [ARG...]: runs a
+// command in a running container (`runc exec`); its output is ours and so is its exit code (126
+// when it cannot be run, 127 when it is not found, as Docker). -t gives it a terminal (exec/pty.h),
+// with -d too, whose output then goes nowhere, as Docker's does.
 #include <unistd.h>
 
 #include <cstdio>

@@ -1,19 +1,22 @@
 // xbuild run [OPTIONS] IMAGE [COMMAND] [ARG...]: a kept container (exec/container.h) made from
 // the image, run in the foreground (this process is its monitor: output on our stdout/stderr
 // and in its log, its exit code ours) or, with -d, by a detached monitor (container_monitor.h),
-// printing its id. --rm removes it when it ends.
+// printing its id. --rm removes it when it ends. In the foreground the signals we get go to
+// the container's process (--sig-proxy, cli/sig_proxy.h).
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/container_monitor.h"
 #include "cli/run_net.h"
 #include "cli/registry_util.h"
 #include "cli/run_options.h"
+#include "cli/sig_proxy.h"
 #include "core/fs.h"
 #include "core/strings.h"
 #include "exec/cdi.h"
@@ -25,6 +28,8 @@ namespace xbuild::cli {
 
 namespace {
 
+// --sig-proxy=false: a signal stops the container (this process runs it, so it cannot leave it
+// running as Docker's CLI does).
 std::atomic<bool> g_run_cancel{false};
 
 void OnRunSignal(int) { g_run_cancel.store(true); }
@@ -88,6 +93,7 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   // -i/-t (exec/pty.h), --device CDI names and --gpus (exec/cdi.h), --runtime (exec/runtimes.h)
   f.Bool("interactive", 'i', "Keep STDIN open even if not attached");
   f.Bool("tty", 't', "Allocate a pseudo-TTY");
+  f.Bool("sig-proxy", 0, "Proxy received signals to the process (default true)");  // sig_proxy.h
   f.String("gpus", 0, "", "GPU devices to add to the container ('all' to pass all GPUs)");
   f.String("runtime", 0, "", "Runtime to use for this container");
   AddRunOptionFlags(f);  // volumes, limits, privileges (run_options.h)
@@ -181,11 +187,17 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
     std::printf("%s\n", rec.id.c_str());
     return kExitOk;
   }
-  struct sigaction sa {};
-  sa.sa_handler = OnRunSignal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  auto rc = (*containers)->Run(rec.id, WriteToStdio, &g_run_cancel, {}, cli.ctx().log,
+  bool sig_proxy = !f.Changed("sig-proxy") || f.GetBool("sig-proxy");
+  std::optional<SignalProxy> proxy;
+  if (sig_proxy) {
+    proxy.emplace(**containers, rec.id);
+  } else {
+    struct sigaction sa {};
+    sa.sa_handler = OnRunSignal;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+  }
+  auto rc = (*containers)->Run(rec.id, WriteToStdio, sig_proxy ? nullptr : &g_run_cancel, {}, cli.ctx().log,
                                rec.open_stdin ? STDIN_FILENO : -1);  // -i
   if (!rc.ok()) return cli.Fail(rc.error(), exec::StartFailureCode(rc.error()));
   return *rc;

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/container_monitor.h"
+#include "cli/sig_proxy.h"
 
 namespace xbuild::cli {
 
@@ -99,6 +100,7 @@ int RunStart(Cli& cli, const std::vector<std::string>& args) {
   if (r->status == exec::kStatusRunning || (*containers)->MonitorAlive(r->id)) {
     return cli.Fail(core::Error(core::Code::kFailedPrecondition, "container " + r->id + " is already running"));
   }
+  SignalProxy proxy(**containers, r->id);  // we run it: signals go to its process
   auto rc = (*containers)->Run(r->id, WriteToStdio, nullptr, {}, cli.ctx().log,
                                f.GetBool("interactive") ? 0 : -1);  // -i
   if (!rc.ok()) return cli.Fail(rc.error(), exec::StartFailureCode(rc.error()));

@@ -499,6 +499,25 @@ Result<int> Containers::Exec(const ContainerRecord& r, const ProcessSpec& proces
   return RuncOf(r).Exec(r.id, p, log, output);
 }
 
+Result<core::UniqueFd> OpenRunningRoot(const ContainerRecord& r) {
+  if (r.status != kStatusRunning || r.pid <= 0) {
+    return Error(Code::kFailedPrecondition, "container " + r.id + " is not running");
+  }
+  std::string proc = "/proc/" + std::to_string(r.pid);
+  Error gone(Code::kFailedPrecondition, "container " + r.id + " is not running: its process " + std::to_string(r.pid) +
+                                            " is gone, or is another process now");
+  auto dir = core::Open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (!dir.ok()) return gone;
+  core::UniqueFd cg(::openat(dir->get(), "cgroup", O_RDONLY | O_CLOEXEC));
+  if (cg.get() < 0) return gone;
+  auto cgroups = core::ReadFd(cg.get(), 1 << 16);
+  // The cgroup its config names (spec.h): /xbuild/<id>, or a leaf below it.
+  if (!cgroups.ok() || cgroups->find("/xbuild/" + r.id) == std::string::npos) return gone;
+  int root = ::openat(dir->get(), "root", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return core::SysError("open " + proc + "/root of container " + r.id);
+  return core::UniqueFd(root);
+}
+
 int StartFailureCode(const Error& e) {
   const std::string& m = e.message();
   if (m.find("executable file not found") != std::string::npos || m.find("no such file") != std::string::npos) {

@@ -162,6 +162,13 @@ class Containers {
   core::Config config_;
 };
 
+// A running container's root directory as its processes see it: /proc/<pid>/root of its
+// process, with every mount made in its namespace (tmpfs, volumes, binds, /etc/hosts...).
+// The process is checked to be in the container's cgroup through the same /proc/<pid>
+// directory fd, so a pid reused by another process (the container having ended) is refused,
+// never taken for its root. Paths under it must still be resolved inside it (core/path.h).
+core::Result<core::UniqueFd> OpenRunningRoot(const ContainerRecord& r);
+
 // Docker's exit code for a process that could not be started: 127 when the command was not
 // found, 126 when it could not be run, else 125 (a failure of the engine itself).
 int StartFailureCode(const core::Error& e);

@@ -74,21 +74,54 @@ Status CopyFile(int src_dir, const std::string& src_name, int dst_dir, const std
   return core::Ok();
 }
 
-}  // namespace
+// One copy: its options, and the directory it writes into first (its top), which the source
+// must never reach: a tree copied into itself (through a bind mount, or a destination below
+// the source) would grow as it is read, and a directory copied onto itself would lose files.
+struct Copy {
+  explicit Copy(const CopyTreeOptions& o) : opts(o) {}
+  const CopyTreeOptions& opts;
+  bool has_top = false;
+  dev_t top_dev = 0;
+  ino_t top_ino = 0;
+};
 
-Status CopyDirContents(int src, int dst, const CopyTreeOptions& opts) {
-  XB_ASSIGN(std::vector<std::string> names, Names(src));
-  for (const std::string& n : names) {
-    XB_TRY(CopyEntry(src, n, dst, n, opts));
+Status NotTheTop(const Copy& c, const struct stat& src, const std::string& src_name) {
+  if (c.has_top && src.st_dev == c.top_dev && src.st_ino == c.top_ino) {
+    return core::Error(core::Code::kInvalidArgument, "cannot copy a directory, " + src_name + ", into itself");
   }
   return core::Ok();
 }
 
-Status CopyEntry(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
-                 const CopyTreeOptions& opts) {
+// Records the top destination directory (the first one written), then refuses a source
+// directory that is it.
+Status CheckNotInto(Copy& c, int src, int dst, const std::string& src_name) {
+  struct stat s, d;
+  if (::fstat(src, &s) != 0 || ::fstat(dst, &d) != 0) return core::SysError("stat " + src_name);
+  if (!c.has_top) {
+    c.has_top = true;
+    c.top_dev = d.st_dev;
+    c.top_ino = d.st_ino;
+  }
+  return NotTheTop(c, s, src_name);
+}
+
+Status CopyEntryIn(Copy& c, int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name);
+
+Status CopyDirContentsIn(Copy& c, int src, int dst, const std::string& src_name) {
+  XB_TRY(CheckNotInto(c, src, dst, src_name));
+  XB_ASSIGN(std::vector<std::string> names, Names(src));
+  for (const std::string& n : names) {
+    XB_TRY(CopyEntryIn(c, src, n, dst, n));
+  }
+  return core::Ok();
+}
+
+Status CopyEntryIn(Copy& c, int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name) {
+  const CopyTreeOptions& opts = c.opts;
   struct stat st;
   if (::fstatat(src_dir, src_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return core::SysError("stat " + src_name);
   if (S_ISDIR(st.st_mode)) {
+    XB_TRY(NotTheTop(c, st, src_name));  // before anything is made for it
     struct stat dst_st;
     bool exists = ::fstatat(dst_dir, dst_name.c_str(), &dst_st, AT_SYMLINK_NOFOLLOW) == 0;
     if (exists && !S_ISDIR(dst_st.st_mode)) {
@@ -102,7 +135,7 @@ Status CopyEntry(int src_dir, const std::string& src_name, int dst_dir, const st
     int d = ::openat(dst_dir, dst_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (d < 0) return core::SysError("open " + dst_name);
     core::UniqueFd d_fd(d);
-    XB_TRY_CTX(CopyDirContents(s, d, opts), src_name);
+    XB_TRY_CTX(CopyDirContentsIn(c, s, d, src_name), src_name);
     SetMeta(dst_dir, dst_name, st, opts);
     return core::Ok();
   }
@@ -121,6 +154,19 @@ Status CopyEntry(int src_dir, const std::string& src_name, int dst_dir, const st
   }
   SetMeta(dst_dir, dst_name, st, opts);
   return core::Ok();
+}
+
+}  // namespace
+
+Status CopyDirContents(int src, int dst, const CopyTreeOptions& opts) {
+  Copy c(opts);
+  return CopyDirContentsIn(c, src, dst, ".");
+}
+
+Status CopyEntry(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
+                 const CopyTreeOptions& opts) {
+  Copy c(opts);
+  return CopyEntryIn(c, src_dir, src_name, dst_dir, dst_name);
 }
 
 }  // namespace xbuild::exec

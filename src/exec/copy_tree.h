@@ -18,7 +18,9 @@ struct CopyTreeOptions {
 // neither side can be made to read or write through a link. An existing directory at the
 // destination is merged into; any other existing entry is replaced (a directory is never
 // replaced by a file: ENOTDIR/EISDIR name it). Hard links are copied as separate files;
-// sockets are skipped. Mode, owner and mtime follow the source.
+// sockets are skipped. Mode, owner and mtime follow the source. A directory is never copied
+// into itself (the destination below the source, or the same directory seen through a bind
+// mount): kInvalidArgument, before it would grow without end or lose files.
 core::Status CopyEntry(int src_dir, const std::string& src_name, int dst_dir, const std::string& dst_name,
                        const CopyTreeOptions& opts = {});
 

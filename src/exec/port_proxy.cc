@@ -81,6 +81,13 @@ bool Pump(int from, int to, Pipe& p, short from_events, short to_events) {
   return true;
 }
 
+// A datagram to the container on a flow's connected socket. When its port refused an earlier
+// one (ICMP port unreachable), the socket holds ECONNREFUSED, which fails the next send and is
+// cleared by it: this datagram is then sent again, not lost.
+void SendUpstream(int fd, const char* data, size_t n) {
+  if (::send(fd, data, n, 0) < 0 && errno == ECONNREFUSED) (void)::send(fd, data, n, 0);
+}
+
 short Wants(const Pipe& p_from, const Pipe& p_to) {
   short ev = 0;
   if (!p_from.eof && p_from.off == p_from.buf.size()) ev |= POLLIN;  // this fd is p_from's source
@@ -203,7 +210,7 @@ void PortProxy::Serve() {
         it = flows.emplace(key, UdpFlow{std::move(up), peer, l.fd.get(), now}).first;
       }
       it->second.last = now;
-      (void)::send(it->second.upstream.get(), dgram.data(), static_cast<size_t>(n), 0);
+      SendUpstream(it->second.upstream.get(), dgram.data(), static_cast<size_t>(n));
     }
     for (auto it = conns.begin(); it != conns.end();) {
       short crev = pfds[i++].revents, urev = pfds[i++].revents;
@@ -234,7 +241,9 @@ void PortProxy::Serve() {
     for (const FlowKey& key : polled_flows) {
       short rev = pfds[i++].revents;
       auto it = flows.find(key);
-      if (it != flows.end() && (rev & POLLIN)) {
+      // POLLERR: a refusal from the container's port. recv takes it (n < 0) and clears it;
+      // left there, poll would report it at once on every round.
+      if (it != flows.end() && (rev & (POLLIN | POLLERR))) {
         ssize_t n = ::recv(it->second.upstream.get(), dgram.data(), dgram.size(), 0);
         if (n >= 0) {
           (void)::sendto(it->second.listener, dgram.data(), static_cast<size_t>(n), 0,

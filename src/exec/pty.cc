@@ -1,11 +1,13 @@
 #include "exec/pty.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -85,6 +87,25 @@ bool DrainMaster(int master, const PtyOutputFn& output) {
     return n < 0 && errno == EAGAIN;
   }
   return true;
+}
+
+// The drainer's whole life (DiscardTerminalOutput), after fork: async-signal-safe calls only.
+[[noreturn]] void DrainAndExit(int master, int devnull) {
+  constexpr int kMasterFd = 3;
+  ::setsid();  // no terminal of ours, and no signal sent to our process group
+  if (::fork() != 0) ::_exit(0);  // the grandchild is reparented to init, nobody's child to reap
+  ::dup2(devnull, 0);
+  ::dup2(devnull, 1);
+  ::dup2(devnull, 2);
+  if (master != kMasterFd && ::dup2(master, kMasterFd) < 0) ::_exit(1);
+  ::syscall(SYS_close_range, kMasterFd + 1, ~0U, 0);
+  ::fcntl(kMasterFd, F_SETFL, 0);  // blocking reads
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(kMasterFd, buf, sizeof buf);
+    if (n > 0 || (n < 0 && errno == EINTR)) continue;
+    ::_exit(0);  // EOF or EIO: every slave is closed
+  }
 }
 
 }  // namespace
@@ -216,6 +237,20 @@ Result<int> PumpTerminal(const TerminalSession& s) {
   // It has exited; what it wrote before is still in the pty.
   if (master_open) DrainMaster(s.master, s.output);
   return status;
+}
+
+Status DiscardTerminalOutput(UniqueFd master) {
+  XB_ASSIGN(UniqueFd devnull, core::Open("/dev/null", O_RDWR | O_CLOEXEC));
+  pid_t pid = ::fork();
+  if (pid < 0) return core::SysError("fork the terminal's reader");
+  if (pid == 0) DrainAndExit(master.get(), devnull.get());
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Error(Code::kInternal, "could not start the reader of a detached exec's terminal");
+  }
+  return core::Ok();
 }
 
 }  // namespace xbuild::exec

@@ -84,4 +84,11 @@ struct TerminalSession {
 // The window size comes from stdin_fd, else our stdout, when a terminal (80x24 otherwise).
 core::Result<int> PumpTerminal(const TerminalSession& s);
 
+// A detached -t exec (`exec -dt`): as in Docker, its output goes nowhere, but somebody has to
+// hold the master and read it. Closing it would hang the terminal up (SIGHUP, EIO on every
+// write) and leaving it unread would block the process once the pty's buffer is full. A
+// process of its own (forked twice, in a session of its own, stdio on /dev/null, no other fd
+// of ours) reads and drops the output until every slave is closed, then exits.
+core::Status DiscardTerminalOutput(core::UniqueFd master);
+
 }  // namespace xbuild::exec

@@ -43,8 +43,9 @@ class Child {
   // discard_output: stdout and stderr go to /dev/null (a detached exec's process keeps them
   // after runc exits, and must not die of SIGPIPE once nobody reads a pipe).
   // stdin_fd >= 0: the child's stdin (else /dev/null).
+  // own_group: the child leads a process group of its own (see Runc::Run).
   static Result<Child> Spawn(const std::vector<std::string>& argv, bool discard_output = false,
-                             int stdin_fd = -1);
+                             int stdin_fd = -1, bool own_group = false);
 
   Child(Child&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)), out_(std::move(o.out_)), err_(std::move(o.err_)) {}
@@ -82,7 +83,7 @@ Status MakePipe(UniqueFd& read_end, UniqueFd& write_end) {
 // posix_spawn with stdin from /dev/null, stdout/stderr to the pipes, and the signals a
 // runtime relies on back at their defaults.
 Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::string>& argv,
-                             int out_fd, int err_fd, int in_fd = -1) {
+                             int out_fd, int err_fd, int in_fd = -1, bool own_group = false) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   ::posix_spawn_file_actions_init(&actions);
@@ -104,7 +105,12 @@ Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::stri
   for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&defaults, sig);
   ::posix_spawnattr_setsigmask(&attr, &none);
   ::posix_spawnattr_setsigdefault(&attr, &defaults);
-  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (own_group) {
+    ::posix_spawnattr_setpgroup(&attr, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  ::posix_spawnattr_setflags(&attr, flags);
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -114,7 +120,8 @@ Result<pid_t> SpawnWithPipes(const std::string& exe, const std::vector<std::stri
   return pid;
 }
 
-Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_output, int stdin_fd) {
+Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_output, int stdin_fd,
+                          bool own_group) {
   std::string exe = core::LookPath(argv[0]);
   if (exe.empty()) {
     return Error(Code::kNotFound, "OCI runtime " + argv[0] +
@@ -128,7 +135,7 @@ Result<Child> Child::Spawn(const std::vector<std::string>& argv, bool discard_ou
   }
   XB_TRY(MakePipe(out_r, out_w));
   XB_TRY(MakePipe(err_r, err_w));
-  XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get(), stdin_fd));
+  XB_ASSIGN(pid_t pid, SpawnWithPipes(exe, argv, out_w.get(), err_w.get(), stdin_fd, own_group));
   return Child(pid, std::move(out_r), std::move(err_r));
 }
 
@@ -209,7 +216,10 @@ Result<int> Runc::Run(const std::string& bundle, const std::string& id, const Ou
   std::vector<std::string> args = {"--log", log, "--log-format", "json", "run", "--bundle", bundle};
   if (on_start) args.insert(args.end(), {"--pid-file", pid_file});
   args.push_back(id);
-  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), false, stdin_fd));
+  // In a process group of its own: `runc run` passes on the signals it gets, and a terminal's
+  // Ctrl-C (sent to its whole foreground group) must reach the container once, through the
+  // caller (Docker's sig-proxy, cli/sig_proxy.h), not twice.
+  XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), false, stdin_fd, true));
   bool cancelled = false;
   bool killed = false;
   bool started = false;
@@ -252,8 +262,9 @@ Result<int> Runc::Exec(const std::string& id, const ExecProcess& p, const std::s
   if (!p.user.empty()) args.insert(args.end(), {"--user", p.user});
   for (uint32_t gid : p.additional_gids) args.insert(args.end(), {"--additional-gids", std::to_string(gid)});
   for (const std::string& e : p.env) args.insert(args.end(), {"--env", e});
-  // -t (pty.h): a detached exec with a console socket beside the log, then attached here.
-  if (p.tty && !p.detached) return ExecTerminal(id, p, log, output);
+  // -t (pty.h): a detached exec with a console socket beside the log, then attached here (or,
+  // with -d, its output dropped by a reader of its own).
+  if (p.tty) return ExecTerminal(id, p, log, output);
   args.push_back(id);
   args.insert(args.end(), p.args.begin(), p.args.end());
   XB_ASSIGN(Child child, Child::Spawn(Command(std::move(args)), p.detached, p.stdin_fd));
@@ -346,11 +357,17 @@ Result<int> Runc::ExecTerminal(const std::string& id, const ExecProcess& p, cons
   proc["consoleSize"] = {{"height", size.rows}, {"width", size.cols}};
   XB_TRY(core::WriteFileAtomic(process_file, proc.dump(), 0600));
   XB_ASSIGN(ConsoleSocket sock, ConsoleSocket::Listen(dir, base + ".sock"));
-  XB_TRY(BecomeSubreaper());
+  if (!p.detached) {
+    XB_TRY(BecomeSubreaper());
+  }
   XB_TRY(RunInDir(Command({"--log", log, "--log-format", "json", "exec", "--process", process_file, "--detach",
                            "--console-socket", sock.name(), "--pid-file", pid_file, id}),
                   dir, log));
   XB_ASSIGN(core::UniqueFd master, sock.ReceiveMaster());
+  if (p.detached) {
+    XB_TRY(DiscardTerminalOutput(std::move(master)));
+    return 0;
+  }
   XB_ASSIGN(int pid, ReadPid(pid_file));
   TerminalSession s;
   s.master = master.get();

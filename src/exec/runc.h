@@ -46,7 +46,8 @@ class Runc {
 
   // `runc exec` of one more process in running container `id`: args, "K=V" env, cwd and
   // "uid:gid" with extra gids. In the foreground its output is streamed and its exit code
-  // returned, as Run's; `detached` returns 0 once runc has started it, its output dropped.
+  // returned, as Run's; `detached` returns 0 once runc has started it, its output dropped
+  // (with tty: read from the pty and dropped by a process of its own, pty.h).
   // `log` is runc's log file (the error of a failed start is read from it).
   struct ExecProcess {
     std::vector<std::string> args;
