@@ -1,7 +1,8 @@
-// xbuild network ls [-q] | create [--subnet CIDR] [-d bridge] NAME | rm NAME... |
+// xbuild network ls [-q] | create [--subnet CIDR] [-d bridge] [-o KEY=VALUE] NAME | rm NAME... |
 // inspect NAME...: xbuild's bridge networks (exec/network.h), plus Docker's pseudo-networks
 // host and none in ls.
 #include <cstdio>
+#include <map>
 
 #include "cli/cli.h"
 #include "cli/network_format.h"
@@ -55,18 +56,27 @@ int RunNetworkCreate(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.String("driver", 'd', "bridge", "Driver to manage the Network");
   f.List("subnet", 0, "Subnet in CIDR format that represents a network segment");
+  f.List("opt", 'o', "Set driver specific options (xbuild.host-loopback=true|false)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "network create", "network create [OPTIONS] NETWORK", args, pos, code, 1, 1)) return code;
   if (f.GetList("subnet").size() > 1) {
     return cli.Fail(core::Error(core::Code::kInvalidArgument, "only one --subnet is supported"), kExitUsage);
   }
+  std::map<std::string, std::string> options;
+  for (const std::string& opt : f.GetList("opt")) {
+    size_t eq = opt.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return cli.Fail(core::Error(core::Code::kInvalidArgument, "invalid option \"" + opt + "\": want KEY=VALUE"), kExitUsage);
+    }
+    options[opt.substr(0, eq)] = opt.substr(eq + 1);
+  }
   auto containers = cli.Containers();
   if (!containers.ok()) return cli.Fail(containers.error(), kExitUsage);
   exec::Networks networks(cli.ctx().root);
   std::string subnet = f.GetList("subnet").empty() ? "" : f.GetList("subnet")[0];
   if (pos[0] == exec::kDefaultNetwork) (void)networks.Get(pos[0]);  // it exists, made or not
-  auto n = networks.Create(pos[0], subnet, f.GetString("driver"));
+  auto n = networks.Create(pos[0], subnet, f.GetString("driver"), options);
   if (!n.ok()) return cli.Fail(n.error(), kExitUsage);
   std::printf("%s\n", n->id.c_str());
   return kExitOk;

@@ -72,6 +72,8 @@ core::OrderedJson InspectNetworkJson(const exec::NetworkInfo& n, const std::vect
   j["IPAM"]["Driver"] = "default";
   j["IPAM"]["Config"] = core::OrderedJson::array({cfg});
   j["Internal"] = false;
+  j["Options"] = core::OrderedJson::object();
+  for (const auto& [key, value] : n.options) j["Options"][key] = value;
   core::OrderedJson containers = core::OrderedJson::object();
   for (const exec::ContainerRecord& r : attached) {
     core::OrderedJson c;

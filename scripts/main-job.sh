@@ -10,8 +10,12 @@ bash scripts/setup-deps.sh
 bash scripts/build.sh
 XB="$PWD/${XBUILD_BUILD_DIR:-build}/cli/xbuild"
 WORK="$(mktemp -d /tmp/xbuild-main-job.XXXXXX)"
-# Mounts under the state root (a network's namespace lives as long as the network) go first.
+# Mounts under the state root (a network's namespace lives as long as the network) go first,
+# after the slirp4netns processes serving them (their arguments name the namespace's path).
 cleanup() {
+  for pid in $(pgrep -x slirp4netns || true); do
+    if tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "^$WORK/"; then kill "$pid" || true; fi
+  done
   awk -v w="$WORK/" 'index($2, w) == 1 {print $2}' /proc/self/mounts | sort -r | xargs -r -n1 umount -l
   rm -rf "$WORK"
 }

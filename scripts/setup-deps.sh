@@ -14,6 +14,8 @@ PACKAGES=(
   runc skopeo umoci docker-registry apache2-utils busybox-static tar gzip zstd openssl iproute2
   # CNI plugins (bridge, host-local) for container networks (src/exec/cni.h)
   containernetworking-plugins
+  # outbound access for those networks (src/exec/outbound.h), masqueraded with iptables
+  slirp4netns iptables
   # Docker's default seccomp profile (/usr/share/containers/seccomp.json) for the sandbox
   golang-github-containers-common
   # run --init: tini-static as /usr/bin/docker-init, bound into the container

@@ -25,7 +25,7 @@ bool Attached(const ContainerRecord& r, const std::string& network) {
 // The /etc/hosts entries of `self`: --add-host, its own address under its hostname, and on a
 // user network the names and short ids of its attached peers.
 std::vector<std::string> HostsEntries(const ContainerRecord& self, const std::vector<ContainerRecord>& all) {
-  std::vector<std::string> entries = self.net.extra_hosts;
+  std::vector<std::string> entries = ResolveHostGateway(self.net.extra_hosts, self.net.mode);
   std::string hostname = self.hostname.empty() ? self.id.substr(0, 12) : self.hostname;
   if (!self.net.ip.empty()) entries.push_back(hostname + ":" + self.net.ip);
   if (self.net.mode == kDefaultNetwork) return entries;
@@ -71,6 +71,24 @@ CniCall MakeCall(const Networks& networks, const NetworkInfo& net, const std::st
   return call;
 }
 
+// The network's slirp4netns goes with the last address in use on it.
+Status StopOutboundIfUnused(const Networks& networks, const std::string& network) {
+  XB_ASSIGN(Outbound outbound, networks.LockOutbound(network));
+  if (networks.AddressesInUse(network) > 0) return core::Ok();
+  return outbound.Stop();
+}
+
+// The network's slirp4netns started unless it runs (without it, a warning: the container runs
+// with no way out), then CNI ADD. The lock is held through both: a container leaving
+// meanwhile then sees this one's address and leaves slirp4netns running.
+Result<CniResult> AddToNetwork(const Networks& networks, const NetworkInfo& net, const std::string& id,
+                               core::Logger* log) {
+  XB_ASSIGN(Outbound outbound, networks.LockOutbound(net.name));
+  Status out = outbound.Ensure(net.HostLoopback());
+  if (!out.ok() && log) log->Warn("network " + net.name + " has no outbound access: " + out.error().ToString());
+  return CniAdd(MakeCall(networks, net, id)).Context("network " + net.name);
+}
+
 // CNI DEL and the namespace's removal; the first error is returned, every step is tried.
 Status Release(Networks& networks, const std::string& network, const std::string& id) {
   Status first;
@@ -78,6 +96,8 @@ Status Release(Networks& networks, const std::string& network, const std::string
   if (net.ok()) {
     Status del = CniDel(MakeCall(networks, *net, id));
     if (!del.ok()) first = std::move(del);
+    Status stopped = StopOutboundIfUnused(networks, net->name);
+    if (first.ok() && !stopped.ok()) first = std::move(stopped);
   }
   Status removed = RemoveNetns(networks.ContainerNetnsPath(id));
   if (first.ok() && !removed.ok()) first = std::move(removed);
@@ -87,7 +107,7 @@ Status Release(Networks& networks, const std::string& network, const std::string
 }  // namespace
 
 Status ContainerNetworking::Attach(const ContainerRecord& r, SandboxOptions& sandbox) {
-  sandbox.extra_hosts = r.net.extra_hosts;
+  sandbox.extra_hosts = ResolveHostGateway(r.net.extra_hosts, r.net.mode);
   if (r.net.mode == "none") sandbox.network = Network::kNone;
   if (r.net.mode == "host") sandbox.network = Network::kHost;
   if (!IsNetworkMode(r.net.mode)) return core::Ok();
@@ -99,7 +119,7 @@ Status ContainerNetworking::Attach(const ContainerRecord& r, SandboxOptions& san
   XB_TRY(core::MkdirAll(core::Dirname(netns), 0700));
   XB_TRY(RemoveNetns(netns));  // what a killed monitor left
   XB_TRY(CreateNetns(netns));
-  XB_ASSIGN(CniResult cni, CniAdd(MakeCall(networks_, net, r.id)).Context("network " + net.name));
+  XB_ASSIGN(CniResult cni, AddToNetwork(networks_, net, r.id, log_));
   std::vector<PortMapping> published = r.net.ports;
   if (!published.empty()) {
     XB_ASSIGN(proxy_, PortProxy::Start(published, cni.ip, networks_.NetnsPath(net.name)));

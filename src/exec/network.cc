@@ -182,6 +182,34 @@ ContainerNet ContainerNetFromJson(const Json& j) {
 
 bool IsNetworkMode(const std::string& mode) { return mode != "host" && mode != "none" && !mode.empty(); }
 
+bool NetworkInfo::HostLoopback() const {
+  auto it = options.find(kHostLoopbackOption);
+  return it == options.end() || it->second != "false";
+}
+
+Status ValidateNetworkOptions(const std::map<std::string, std::string>& options) {
+  for (const auto& [key, value] : options) {
+    if (key != kHostLoopbackOption) {
+      return Error(Code::kInvalidArgument, "network option \"" + key + "\" is not supported (known: " + kHostLoopbackOption + ")");
+    }
+    if (value != "true" && value != "false") {
+      return Error(Code::kInvalidArgument, "invalid value \"" + value + "\" for network option " + key + ": want true or false");
+    }
+  }
+  return core::Ok();
+}
+
+std::vector<std::string> ResolveHostGateway(const std::vector<std::string>& extra_hosts, const std::string& mode) {
+  std::string gateway = IsNetworkMode(mode) ? kOutboundHostAddress : "127.0.0.1";
+  std::vector<std::string> out;
+  for (const std::string& entry : extra_hosts) {
+    size_t sep = entry.find_first_of(":=");  // as MakeHostsFile splits it
+    bool special = sep != std::string::npos && entry.compare(sep + 1, std::string::npos, "host-gateway") == 0;
+    out.push_back(special ? entry.substr(0, sep + 1) + gateway : entry);
+  }
+  return out;
+}
+
 Networks::Networks(std::string root) : root_(std::move(root)) {}
 
 std::string Networks::Dir(const std::string& name) const {
@@ -201,12 +229,24 @@ Json Networks::CniConfig(const NetworkInfo& net) const {
               {"type", "bridge"},
               {"bridge", kBridgeName},
               {"isGateway", true},
-              {"ipMasq", false},
+              {"ipMasq", CanMasquerade()},  // out of tap0, when slirp4netns serves the namespace
               {"hairpinMode", true},
               {"ipam",
                {{"type", "host-local"},
                 {"ranges", Json::array({Json::array({{{"subnet", net.subnet}, {"gateway", net.gateway}}})})},
+                // The container's default route, via the gateway on xbr0 (then tap0).
+                {"routes", Json::array({{{"dst", "0.0.0.0/0"}}})},
                 {"dataDir", core::JoinPath(Dir(net.name), "ipam")}}}};
+}
+
+Result<Outbound> Networks::LockOutbound(const std::string& network) const {
+  return Outbound::Lock(Dir(network), NetnsPath(network));
+}
+
+size_t Networks::AddressesInUse(const std::string& network) const {
+  // host-local keeps one file per address, named by it, in <dataDir>/<network name>/.
+  std::vector<std::string> names = core::DirNames(core::JoinPath(core::JoinPath(Dir(network), "ipam"), network));
+  return static_cast<size_t>(std::count_if(names.begin(), names.end(), [](const std::string& n) { return ValidIpv4(n); }));
 }
 
 Result<NetworkInfo> Networks::Load(const std::string& name) const {
@@ -221,6 +261,11 @@ Result<NetworkInfo> Networks::Load(const std::string& name) const {
   XB_ASSIGN(n.gateway, core::GetString(j, "gateway"));
   n.driver = core::GetOptString(j, "driver").value_or("bridge");
   n.created = core::GetOptString(j, "created").value_or("");
+  if (j.contains("options") && j["options"].is_object()) {
+    for (const auto& [key, value] : j["options"].items()) {
+      if (value.is_string()) n.options[key] = value.get<std::string>();
+    }
+  }
   return n;
 }
 
@@ -232,7 +277,8 @@ std::vector<std::string> Networks::Names() const {
   return names;
 }
 
-Result<NetworkInfo> Networks::CreateLocked(const std::string& name, const std::string& subnet_in) {
+Result<NetworkInfo> Networks::CreateLocked(const std::string& name, const std::string& subnet_in,
+                                           const std::map<std::string, std::string>& options) {
   std::vector<Subnet> used;
   for (const std::string& other : Names()) {
     auto n = Load(other);
@@ -271,6 +317,7 @@ Result<NetworkInfo> Networks::CreateLocked(const std::string& name, const std::s
   n.subnet = Ipv4String(subnet.net) + "/" + std::to_string(subnet.prefix);
   n.gateway = Ipv4String(subnet.net + 1);
   n.created = NowRfc3339Nano();
+  n.options = options;
   std::string dir = Dir(name);
   XB_TRY(core::MkdirAll(core::JoinPath(dir, "ipam"), 0700));
   bool done = false;
@@ -282,15 +329,17 @@ Result<NetworkInfo> Networks::CreateLocked(const std::string& name, const std::s
   XB_TRY(RemoveNetns(NetnsPath(name)));  // what an interrupted create left
   XB_TRY_CTX(CreateNetns(NetnsPath(name)), "network " + name);
   Json j{{"name", n.name}, {"id", n.id},           {"driver", n.driver},
-         {"subnet", n.subnet}, {"gateway", n.gateway}, {"created", n.created}};
+         {"subnet", n.subnet}, {"gateway", n.gateway}, {"created", n.created}, {"options", Json(n.options)}};
   // config.json last: a network without it is an unfinished create, taken over by the next.
   XB_TRY(core::WriteFileAtomic(core::JoinPath(dir, "config.json"), j.dump(2), 0600));
   done = true;
   return n;
 }
 
-Result<NetworkInfo> Networks::Create(const std::string& name, const std::string& subnet, const std::string& driver) {
+Result<NetworkInfo> Networks::Create(const std::string& name, const std::string& subnet, const std::string& driver,
+                                     const std::map<std::string, std::string>& options) {
   XB_TRY(ValidateNetworkName(name));
+  XB_TRY(ValidateNetworkOptions(options));
   if (driver != "bridge") {
     return Error(Code::kInvalidArgument, "network driver \"" + driver + "\" is not supported (only bridge)");
   }
@@ -300,7 +349,7 @@ Result<NetworkInfo> Networks::Create(const std::string& name, const std::string&
   XB_TRY(core::MkdirAll(core::JoinPath(root_, "networks"), 0700));
   XB_ASSIGN(FileLock lock, FileLock::Take(core::JoinPath(core::JoinPath(root_, "networks"), "lock")));
   if (Load(name).ok()) return Error(Code::kAlreadyExists, "network with name " + name + " already exists");
-  return CreateLocked(name, subnet);
+  return CreateLocked(name, subnet, options);
 }
 
 Result<NetworkInfo> Networks::Get(const std::string& ref) {
@@ -311,7 +360,7 @@ Result<NetworkInfo> Networks::Get(const std::string& ref) {
     XB_ASSIGN(FileLock lock, FileLock::Take(core::JoinPath(core::JoinPath(root_, "networks"), "lock")));
     auto again = Load(ref);
     if (again.ok() || again.error().code() != Code::kNotFound) return again;
-    return CreateLocked(ref, "");
+    return CreateLocked(ref, "", {});
   }
   std::vector<NetworkInfo> matches;
   for (const std::string& name : Names()) {
@@ -348,6 +397,11 @@ Status Networks::Remove(const NetworkInfo& net, const std::vector<std::string>& 
   std::string dir = Dir(net.name);
   if (::unlink(core::JoinPath(dir, "config.json").c_str()) != 0 && errno != ENOENT) {
     return core::SysError("remove network " + net.name);
+  }
+  {
+    // Its tap device holds the namespace: it goes first.
+    XB_ASSIGN(Outbound outbound, LockOutbound(net.name));
+    XB_TRY(outbound.Stop());
   }
   XB_TRY(RemoveNetns(NetnsPath(net.name)));
   return core::RemoveAll(dir);

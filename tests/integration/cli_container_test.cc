@@ -172,9 +172,8 @@ TEST_F(ContainerTest, KilledMonitorShowsExited) {
   core::Json before = Inspect("victim");
   int pid = before["State"]["Pid"].get<int>();
   ASSERT_GT(pid, 0);
-  auto owner = core::ReadFile(root_ + "/containers/" + id + "/monitor.json");
-  ASSERT_TRUE(owner.ok());
-  pid_t monitor = core::Json::parse(*owner)["pid"].get<pid_t>();
+  pid_t monitor = MonitorPid(id);
+  ASSERT_GT(monitor, 0);
   ASSERT_EQ(::kill(monitor, SIGKILL), 0);
   // Wait until the monitor is really gone (it is not our child: poll /proc).
   for (int i = 0; i < 300 && fs::exists("/proc/" + std::to_string(monitor)); ++i) {

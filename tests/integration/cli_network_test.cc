@@ -277,9 +277,7 @@ TEST_F(NetworkTest, LostMonitorReleasesTheNetwork) {
   std::string id = RunDetached({"--name", "lost", "base:1", "/bin/busybox", "sleep", "1000"});
   ASSERT_FALSE(id.empty());
   EXPECT_EQ(Allocations("bridge").size(), 1u);
-  auto monitor = core::ReadFile(root_ + "/containers/" + id + "/monitor.json");
-  ASSERT_TRUE(monitor.ok());
-  int pid = core::Json::parse(*monitor).value("pid", 0);
+  int pid = MonitorPid(id);
   ASSERT_GT(pid, 0);
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   bool exited = false;

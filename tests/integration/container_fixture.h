@@ -27,6 +27,13 @@ class ContainerTest : public BuildTest {
     return id;
   }
 
+  // The pid of the monitor running container `id` (monitor.json); 0 when there is none.
+  int MonitorPid(const std::string& id) {
+    auto text = core::ReadFile(root_ + "/containers/" + id + "/monitor.json");
+    core::Json j = text.ok() ? core::Json::parse(*text, nullptr, false) : core::Json();
+    return j.is_object() ? j.value("pid", 0) : 0;
+  }
+
   std::string State(const std::string& ref) {
     return core::Trim(Xb({"inspect", "-f", "{{.State.Status}}", ref}).out);
   }

@@ -1,5 +1,6 @@
 // The parts of networking that need no namespace: -p specs, the record's networking JSON,
-// the CNI configuration of a network, and the spec's network namespace.
+// the CNI configuration of a network, network options, host-gateway, and the spec's network
+// namespace.
 #include <gtest/gtest.h>
 
 #include "exec/container.h"
@@ -86,12 +87,40 @@ TEST(NetworkConfigTest, BridgeWithHostLocalUnderTheRoot) {
   core::Json c = networks.CniConfig(n);
   EXPECT_EQ(c["type"], "bridge");
   EXPECT_EQ(c["isGateway"], true);
-  EXPECT_EQ(c["ipMasq"], false);  // nothing in the host's namespace
+  // Masquerading out of slirp4netns's tap0: the rules go into the network's namespace.
+  EXPECT_EQ(c["ipMasq"], CanMasquerade());
   EXPECT_EQ(c["ipam"]["type"], "host-local");
   EXPECT_EQ(c["ipam"]["dataDir"], "/state/networks/appnet/ipam");
   EXPECT_EQ(c["ipam"]["ranges"][0][0]["subnet"], "10.77.0.0/24");
+  EXPECT_EQ(c["ipam"]["routes"][0]["dst"], "0.0.0.0/0");
   EXPECT_EQ(networks.NetnsPath("appnet"), "/state/networks/appnet/netns");
   EXPECT_EQ(networks.ContainerNetnsPath("abc"), "/state/netns/abc");
+}
+
+TEST(NetworkOptionsTest, OnlyHostLoopbackTrueOrFalse) {
+  EXPECT_TRUE(ValidateNetworkOptions({}).ok());
+  EXPECT_TRUE(ValidateNetworkOptions({{"xbuild.host-loopback", "false"}}).ok());
+  auto bad_value = ValidateNetworkOptions({{"xbuild.host-loopback", "no"}});
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.error().message().find("\"no\""), std::string::npos) << bad_value.error().message();
+  auto bad_key = ValidateNetworkOptions({{"com.docker.network.bridge.name", "br0"}});
+  ASSERT_FALSE(bad_key.ok());
+  EXPECT_NE(bad_key.error().message().find("com.docker.network.bridge.name"), std::string::npos);
+
+  NetworkInfo n;
+  EXPECT_TRUE(n.HostLoopback());
+  n.options["xbuild.host-loopback"] = "false";
+  EXPECT_FALSE(n.HostLoopback());
+}
+
+TEST(HostGatewayTest, TheHostAsTheContainerReachesIt) {
+  std::vector<std::string> hosts = {"host.docker.internal:host-gateway", "db:10.1.2.3", "gw=host-gateway",
+                                    "x:host-gateway-not"};
+  EXPECT_EQ(ResolveHostGateway(hosts, "bridge"),
+            (std::vector<std::string>{"host.docker.internal:10.0.2.2", "db:10.1.2.3", "gw=10.0.2.2",
+                                      "x:host-gateway-not"}));
+  EXPECT_EQ(ResolveHostGateway(hosts, "host")[0], "host.docker.internal:127.0.0.1");
+  EXPECT_EQ(ResolveHostGateway(hosts, "none")[2], "gw=127.0.0.1");
 }
 
 TEST(NetworkSpecTest, BridgeJoinsTheGivenNamespace) {

@@ -1,19 +1,59 @@
 #include "unit/test_util.h"
 
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
+#include "core/dir.h"
 #include "core/fs.h"
+#include "core/strings.h"
 #include "core/subprocess.h"
 
 namespace xbuild::testing {
+
+namespace {
+
+// The arguments of a live process; empty once it is gone (or a zombie).
+std::vector<std::string> Cmdline(const std::string& pid) {
+  auto text = core::ReadFile("/proc/" + pid + "/cmdline", 1 << 16);
+  if (!text.ok() || text->empty()) return {};
+  return core::Split(std::string_view(*text).substr(0, text->size() - 1), '\0');
+}
+
+// Kills the slirp4netns processes below `dir` and waits until they are gone: a test leaves
+// no process behind.
+void KillSlirpBelow(const std::string& dir) {
+  std::vector<int> killed;
+  for (int pid : SlirpProcessesBelow(dir)) {
+    if (::kill(pid, SIGKILL) == 0) killed.push_back(pid);
+  }
+  for (int pid : killed) {
+    std::string name = std::to_string(pid);
+    for (int i = 0; i < 500 && !Cmdline(name).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+std::vector<int> SlirpProcessesBelow(const std::string& dir) {
+  std::vector<int> pids;
+  for (const std::string& pid : core::DirNames("/proc")) {
+    std::vector<std::string> args = Cmdline(pid);
+    if (args.empty() || core::Basename(args[0]) != "slirp4netns") continue;
+    bool below = std::any_of(args.begin(), args.end(), [&](const std::string& a) { return a.starts_with(dir + "/"); });
+    if (below) pids.push_back(std::stoi(pid));
+  }
+  return pids;
+}
 
 TempDir::TempDir() {
   const char* t = std::getenv("TMPDIR");
@@ -23,8 +63,10 @@ TempDir::TempDir() {
 }
 
 // Whatever is still mounted below the directory goes first (deepest first), so that nothing a
-// test left (a network's namespace, which lives as long as its network) keeps it in place.
+// test left (a network's namespace, which lives as long as its network) keeps it in place;
+// before that, the slirp4netns processes serving those namespaces.
 TempDir::~TempDir() {
+  KillSlirpBelow(path_);
   std::ifstream mounts("/proc/self/mounts");
   std::vector<std::string> below;
   std::string line;

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xbuild::testing {
 
@@ -22,6 +23,10 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The live slirp4netns processes whose arguments name a path below `dir`: a network's, which
+// outlives the xbuild process that started it (exec/outbound.h). ~TempDir kills those below it.
+std::vector<int> SlirpProcessesBelow(const std::string& dir);
 
 // Writes `content` to root/rel, creating parent directories.
 void WriteTestFile(const std::string& root, std::string_view rel, std::string_view content,

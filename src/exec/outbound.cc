@@ -1,0 +1,195 @@
+#include "exec/outbound.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "core/fs.h"
+#include "core/strings.h"
+#include "core/subprocess.h"
+#include "exec/netns.h"
+
+namespace xbuild::exec {
+
+using core::Code;
+using core::Error;
+using core::Result;
+using core::Status;
+
+namespace {
+
+constexpr int kReadyFd = 3;  // --ready-fd: slirp4netns writes "1" there once tap0 is configured
+constexpr auto kReadyTimeout = std::chrono::seconds(20);
+constexpr auto kStopTimeout = std::chrono::seconds(5);
+
+std::string PidFile(const std::string& dir) { return core::JoinPath(dir, "outbound.pid"); }
+std::string LogFile(const std::string& dir) { return core::JoinPath(dir, "outbound.log"); }
+
+// The NUL-separated arguments of a live process; empty when it is gone (or a zombie).
+std::vector<std::string> Cmdline(int pid) {
+  auto text = core::ReadFile("/proc/" + std::to_string(pid) + "/cmdline", 1 << 16);
+  if (!text.ok() || text->empty()) return {};
+  return core::Split(std::string_view(*text).substr(0, text->size() - 1), '\0');
+}
+
+// The pid file's process when it still is a slirp4netns serving `netns` (pids are reused).
+int ServingPid(const std::string& dir, const std::string& netns) {
+  auto text = core::ReadFile(PidFile(dir), 64);
+  if (!text.ok()) return 0;
+  int pid = std::atoi(text->c_str());
+  if (pid <= 0) return 0;
+  std::vector<std::string> args = Cmdline(pid);
+  if (args.empty() || core::Basename(args[0]) != "slirp4netns") return 0;
+  return std::find(args.begin(), args.end(), netns) != args.end() ? pid : 0;
+}
+
+// The bridge plugin forwards between xbr0 and tap0 only with forwarding on in the namespace.
+Status EnableForwarding(const std::string& netns) {
+  return RunInNetns(netns, []() -> Status {
+    XB_ASSIGN(core::UniqueFd fd, core::Open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC));
+    return core::WriteAll(fd.get(), "1\n");
+  });
+}
+
+// Starts argv detached from us (a session of its own, reparented away: it outlives the run
+// that started it), output to `log_path`, with the write end of `ready` as fd 3. Returns its pid.
+Result<int> SpawnDetached(const std::vector<std::string>& argv, const std::string& log_path, int ready) {
+  XB_ASSIGN(core::UniqueFd log_fd, core::Open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return core::SysError("pipe");
+  core::UniqueFd pid_r(p[0]), pid_w(p[1]);
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  // Everything the child needs is made before fork: it only calls async-signal-safe functions.
+  pid_t child = ::fork();
+  if (child < 0) return core::SysError("fork");
+  if (child == 0) {
+    ::setsid();
+    pid_t grandchild = ::fork();
+    if (grandchild != 0) {
+      (void)!::write(pid_w.get(), &grandchild, sizeof grandchild);
+      ::_exit(grandchild < 0 ? 1 : 0);
+    }
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(log_fd.get(), 1);
+    ::dup2(log_fd.get(), 2);
+    ::dup2(ready, kReadyFd);  // dup2 clears O_CLOEXEC on the copy
+    ::syscall(SYS_close_range, kReadyFd + 1, ~0U, 0);
+    if (::chdir("/") != 0) ::_exit(127);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(cargv[0], cargv.data());
+    ::_exit(127);
+  }
+  pid_w.Reset();
+  while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  pid_t pid = -1;
+  if (::read(pid_r.get(), &pid, sizeof pid) != sizeof pid || pid <= 0) return Error(Code::kInternal, "fork " + argv[0] + " failed");
+  return static_cast<int>(pid);
+}
+
+// Waits for slirp4netns's "1" on `ready`; false when it closed it without (it exited) or never wrote.
+bool WaitReady(int ready) {
+  auto deadline = std::chrono::steady_clock::now() + kReadyTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    struct pollfd pfd = {ready, POLLIN, 0};
+    if (::poll(&pfd, 1, 100) < 0 && errno != EINTR) return false;
+    if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    char c = 0;
+    return ::read(ready, &c, 1) == 1 && c == '1';
+  }
+  return false;
+}
+
+// Waits until `pid` no longer serves `netns`.
+bool WaitGone(const std::string& dir, const std::string& netns, int pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (ServingPid(dir, netns) == pid) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string SlirpBinary() {
+  const char* env = std::getenv("XBUILD_SLIRP4NETNS");
+  if (env && *env) return ::access(env, X_OK) == 0 ? std::string(env) : std::string();
+  return core::LookPath("slirp4netns");
+}
+
+bool CanMasquerade() {
+  for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"}) {
+    if (::access(core::JoinPath(dir, "iptables").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+Result<Outbound> Outbound::Lock(const std::string& dir, const std::string& netns) {
+  std::string path = core::JoinPath(dir, "outbound.lock");
+  XB_ASSIGN(core::UniqueFd fd, core::Open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return core::SysError("lock " + path);
+  }
+  return Outbound(dir, netns, std::move(fd));
+}
+
+int Outbound::Pid() const { return ServingPid(dir_, netns_); }
+
+Status Outbound::Ensure(bool host_loopback) {
+  if (Pid() != 0) return core::Ok();
+  std::string slirp = SlirpBinary();
+  if (slirp.empty()) return Error(Code::kNotFound, "slirp4netns not found (install the slirp4netns package)");
+  if (!CanMasquerade()) return Error(Code::kNotFound, "iptables not found (install the iptables package)");
+  XB_TRY(EnableForwarding(netns_));
+  std::vector<std::string> argv = {slirp, "--configure", "--mtu=65520", "--disable-dns",
+                                   "--ready-fd=" + std::to_string(kReadyFd)};
+  if (!host_loopback) argv.push_back("--disable-host-loopback");
+  argv.insert(argv.end(), {"--netns-type=path", netns_, "tap0"});
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return core::SysError("pipe");
+  core::UniqueFd ready_r(p[0]), ready_w(p[1]);
+  XB_ASSIGN(int pid, SpawnDetached(argv, LogFile(dir_), ready_w.get()));
+  ready_w.Reset();
+  if (!WaitReady(ready_r.get())) {
+    ::kill(pid, SIGKILL);
+    auto log = core::ReadFile(LogFile(dir_), 4096);
+    return Error(Code::kInternal, "slirp4netns did not start: " + core::Trim(log.ok() ? *log : ""));
+  }
+  return core::WriteFileAtomic(PidFile(dir_), std::to_string(pid) + "\n", 0600);
+}
+
+Status Outbound::Stop() {
+  int pid = Pid();
+  if (pid != 0) {
+    ::kill(pid, SIGTERM);
+    if (!WaitGone(dir_, netns_, pid, kStopTimeout)) {
+      ::kill(pid, SIGKILL);
+      if (!WaitGone(dir_, netns_, pid, kStopTimeout)) {
+        return Error(Code::kInternal, "slirp4netns (pid " + std::to_string(pid) + ") did not stop");
+      }
+    }
+  }
+  if (::unlink(PidFile(dir_).c_str()) != 0 && errno != ENOENT) return core::SysError("remove " + PidFile(dir_));
+  return core::Ok();
+}
+
+}  // namespace xbuild::exec

@@ -1,0 +1,64 @@
+// A way out for an xbuild network: one slirp4netns process per network namespace, started when
+// a container attaches and stopped when the last one leaves or the network is removed. It
+// gives the network's namespace a tap device (tap0, 10.0.2.100/24) with a default route to
+// 10.0.2.2; the bridge plugin masquerades the containers' traffic out of it (ipMasq, rules
+// inside the network's namespace). slirp4netns itself runs in the host's namespace and opens
+// ordinary sockets there, so the host gains no interface, address, route or iptables rule.
+//
+// Addresses seen from a container (slirp4netns's defaults):
+//   10.0.2.2  the host: connections to it go to the host's 127.0.0.1. This is what `--add-host
+//             NAME:host-gateway` names (network.h), so that host.docker.internal reaches a
+//             service the host serves on loopback, as Docker Desktop users expect; Docker on
+//             Linux would reach the host's bridge address instead, which does not exist here.
+//             `network create --opt xbuild.host-loopback=false` closes it for that network
+//             (slirp4netns --disable-host-loopback).
+//   DNS       containers keep the resolv.conf Docker writes (etc_files.h: the host's
+//             nameservers without loopback ones, else Google's), now reachable through the
+//             NAT; slirp4netns's own forwarder (10.0.2.3) is disabled: unused, and it would
+//             reach a loopback resolver of the host even with host loopback closed.
+//
+// Files under networks/<name>/ (network.h):
+//   outbound.pid    the slirp4netns pid, decimal and a newline; trusted only while that process
+//                   is a slirp4netns whose arguments name this network's namespace
+//   outbound.log    its output, from its last start
+//   outbound.lock   flock around starting, stopping, and the CNI ADD that must not race a stop
+#pragma once
+
+#include <string>
+
+#include "core/fd.h"
+#include "core/result.h"
+
+namespace xbuild::exec {
+
+inline constexpr const char* kOutboundHostAddress = "10.0.2.2";
+
+// The slirp4netns binary: $XBUILD_SLIRP4NETNS when set (a path; tests point it at nothing),
+// else slirp4netns in PATH; empty when there is none.
+std::string SlirpBinary();
+
+// True when the bridge plugin can masquerade (iptables in the PATH the plugins run with).
+bool CanMasquerade();
+
+class Outbound {
+ public:
+  // `dir`: networks/<name>; `netns`: the network's namespace.
+  static core::Result<Outbound> Lock(const std::string& dir, const std::string& netns);
+
+  // Starts slirp4netns unless a live one serves the namespace (a killed one is replaced).
+  // kNotFound when slirp4netns or iptables is missing.
+  core::Status Ensure(bool host_loopback);
+  // Stops the one serving the namespace, if any, and removes its pid file.
+  core::Status Stop();
+  // The pid of the slirp4netns serving the namespace; 0 when none.
+  int Pid() const;
+
+ private:
+  Outbound(std::string dir, std::string netns, core::UniqueFd lock)
+      : dir_(std::move(dir)), netns_(std::move(netns)), lock_(std::move(lock)) {}
+
+  std::string dir_, netns_;
+  core::UniqueFd lock_;
+};
+
+}  // namespace xbuild::exec
