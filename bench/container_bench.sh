@@ -97,6 +97,9 @@ stats "xbuild run --rm --network none" "$XB" --root "$WORK/xb" run --rm --networ
 stats "xbuild run --rm --network host" "$XB" --root "$WORK/xb" run --rm --network host base:1 true
 xb run -d --name bench-exec base:1 sleep 100000 > /dev/null
 stats "xbuild exec bench-exec true" "$XB" --root "$WORK/xb" exec bench-exec true
+# exec's floor: runc exec straight into the same container (its state is under xbuild's root).
+exec_id=$(xb inspect --format '{{.Id}}' bench-exec)
+stats "runc exec (same container)" runc --root "$WORK/xb/runc" exec "$exec_id" /bin/true
 
 if [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]]; then
   start_dockerd docker D

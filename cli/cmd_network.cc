@@ -56,7 +56,7 @@ int RunNetworkCreate(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   f.String("driver", 'd', "bridge", "Driver to manage the Network");
   f.List("subnet", 0, "Subnet in CIDR format that represents a network segment");
-  f.List("opt", 'o', "Set driver specific options (xbuild.host-loopback=true|false)");
+  f.List("opt", 'o', "Set driver specific options (xbuild.host-loopback=true|false, default false)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "network create", "network create [OPTIONS] NETWORK", args, pos, code, 1, 1)) return code;

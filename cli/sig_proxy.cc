@@ -45,6 +45,10 @@ SignalProxy::~SignalProxy() {
   for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
   g_signal_pipe.store(-1);
   stop_.store(true);
+  // Wakes the thread now rather than at its next poll timeout (every foreground run ends here:
+  // up to kPollMs on each). A 0 byte is no signal: Forward drops it.
+  unsigned char wake = 0;
+  (void)!::write(write_.get(), &wake, 1);
   thread_.join();
 }
 
@@ -55,7 +59,11 @@ void SignalProxy::Forward() {
     (void)::poll(&p, 1, kPollMs);
     char buf[64];
     ssize_t n;
-    while ((n = ::read(read_.get(), buf, sizeof buf)) > 0) pending.append(buf, static_cast<size_t>(n));
+    while ((n = ::read(read_.get(), buf, sizeof buf)) > 0) {
+      for (ssize_t i = 0; i < n; ++i) {
+        if (buf[i] != 0) pending.push_back(buf[i]);
+      }
+    }
     if (!pending.empty()) (void)Deliver(pending);
   }
 }

@@ -184,7 +184,7 @@ bool IsNetworkMode(const std::string& mode) { return mode != "host" && mode != "
 
 bool NetworkInfo::HostLoopback() const {
   auto it = options.find(kHostLoopbackOption);
-  return it == options.end() || it->second != "false";
+  return it != options.end() && it->second == "true";
 }
 
 Status ValidateNetworkOptions(const std::map<std::string, std::string>& options) {

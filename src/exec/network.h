@@ -29,8 +29,8 @@
 namespace xbuild::exec {
 
 inline constexpr const char* kDefaultNetwork = "bridge";
-// `network create --opt xbuild.host-loopback=false`: the network's containers cannot reach the
-// host's 127.0.0.1 through 10.0.2.2 (host-gateway). On by default (outbound.h says why).
+// `network create --opt xbuild.host-loopback=true`: the network's containers reach the host's
+// 127.0.0.1 through 10.0.2.2 (host-gateway). Off by default (outbound.h says why).
 inline constexpr const char* kHostLoopbackOption = "xbuild.host-loopback";
 
 // One published port (-p [ip:][host_port:]container_port[/proto], -P).

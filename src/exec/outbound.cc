@@ -174,7 +174,8 @@ Status Outbound::Ensure(bool host_loopback) {
     auto log = core::ReadFile(LogFile(dir_), 4096);
     return Error(Code::kInternal, "slirp4netns did not start: " + core::Trim(log.ok() ? *log : ""));
   }
-  return core::WriteFileAtomic(PidFile(dir_), std::to_string(pid) + "\n", 0600);
+  // Not synced: a pid means nothing after a reboot.
+  return core::WriteFileAtomic(PidFile(dir_), std::to_string(pid) + "\n", 0600, core::Sync::kNone);
 }
 
 Status Outbound::Stop() {

@@ -6,12 +6,13 @@
 // ordinary sockets there, so the host gains no interface, address, route or iptables rule.
 //
 // Addresses seen from a container (slirp4netns's defaults):
-//   10.0.2.2  the host: connections to it go to the host's 127.0.0.1. This is what `--add-host
-//             NAME:host-gateway` names (network.h), so that host.docker.internal reaches a
-//             service the host serves on loopback, as Docker Desktop users expect; Docker on
-//             Linux would reach the host's bridge address instead, which does not exist here.
-//             `network create --opt xbuild.host-loopback=false` closes it for that network
-//             (slirp4netns --disable-host-loopback).
+//   10.0.2.2  the host: what `--add-host NAME:host-gateway` names (network.h). Closed by
+//             default (slirp4netns --disable-host-loopback): with it open, every container on
+//             the network reaches whatever the host serves on 127.0.0.1, which Docker on Linux
+//             never allows and Podman's slirp4netns does not by default either. A network made
+//             with `network create --opt xbuild.host-loopback=true` opens it, so that
+//             host.docker.internal reaches a service on the host's loopback (Docker Desktop's
+//             behaviour).
 //   DNS       containers keep the resolv.conf Docker writes (etc_files.h: the host's
 //             nameservers without loopback ones, else Google's), now reachable through the
 //             NAT; slirp4netns's own forwarder (10.0.2.3) is disabled: unused, and it would

@@ -108,6 +108,8 @@ TEST(NetworkOptionsTest, OnlyHostLoopbackTrueOrFalse) {
   EXPECT_NE(bad_key.error().message().find("com.docker.network.bridge.name"), std::string::npos);
 
   NetworkInfo n;
+  EXPECT_FALSE(n.HostLoopback());  // closed unless asked for, as in Docker
+  n.options["xbuild.host-loopback"] = "true";
   EXPECT_TRUE(n.HostLoopback());
   n.options["xbuild.host-loopback"] = "false";
   EXPECT_FALSE(n.HostLoopback());
