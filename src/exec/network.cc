@@ -229,7 +229,7 @@ Json Networks::CniConfig(const NetworkInfo& net) const {
               {"type", "bridge"},
               {"bridge", kBridgeName},
               {"isGateway", true},
-              {"ipMasq", CanMasquerade()},  // out of tap0, when slirp4netns serves the namespace
+              {"ipMasq", false},  // one rule for the namespace masquerades out of tap0 (outbound.h)
               {"hairpinMode", true},
               {"ipam",
                {{"type", "host-local"},

@@ -1,9 +1,11 @@
 // A way out for an xbuild network: one slirp4netns process per network namespace, started when
 // a container attaches and stopped when the last one leaves or the network is removed. It
 // gives the network's namespace a tap device (tap0, 10.0.2.100/24) with a default route to
-// 10.0.2.2; the bridge plugin masquerades the containers' traffic out of it (ipMasq, rules
-// inside the network's namespace). slirp4netns itself runs in the host's namespace and opens
-// ordinary sockets there, so the host gains no interface, address, route or iptables rule.
+// 10.0.2.2; one iptables rule inside the network's namespace masquerades the containers'
+// traffic out of it (made with the namespace's first slirp4netns; not the bridge plugin's
+// ipMasq, which costs iptables runs on every container's CNI ADD and DEL). slirp4netns itself
+// runs in the host's namespace and opens ordinary sockets there, so the host gains no
+// interface, address, route or iptables rule.
 //
 // Addresses seen from a container (slirp4netns's defaults):
 //   10.0.2.2  the host: what `--add-host NAME:host-gateway` names (network.h). Closed by
@@ -38,8 +40,8 @@ inline constexpr const char* kOutboundHostAddress = "10.0.2.2";
 // else slirp4netns in PATH; empty when there is none.
 std::string SlirpBinary();
 
-// True when the bridge plugin can masquerade (iptables in the PATH the plugins run with).
-bool CanMasquerade();
+// The iptables binary that masquerades out of tap0 ("" when there is none).
+std::string IptablesBinary();
 
 class Outbound {
  public:

@@ -174,6 +174,12 @@ TEST_F(OutboundTest, UserNetworkHasItsOwnSlirpReplacedWhenKilledAndGoneAfterRm) 
   ASSERT_TRUE(pid_file.ok());
   EXPECT_EQ(core::Trim(*pid_file), std::to_string(first[0]));
   EXPECT_TRUE(Slirps("bridge").empty());  // nothing runs on the default one
+  // One masquerade rule for the whole namespace, inside it (not a chain per container).
+  auto nat = core::RunProcess({"nsenter", "--net=" + root_ + "/networks/outnet/netns", "iptables", "-w", "-t", "nat",
+                               "-S", "POSTROUTING"});
+  ASSERT_TRUE(nat.ok());
+  EXPECT_NE(nat->out.find("-A POSTROUTING -o tap0 -j MASQUERADE"), std::string::npos) << nat->out;
+  EXPECT_EQ(nat->out.find("CNI-"), std::string::npos) << nat->out;
   // The gateway answers without --add-host too: it is the network namespace's default route.
   ToolOut direct = Xb({"exec", "idle", "sh", "-c", WgetLoop(Url(server, "10.0.2.2"))});
   EXPECT_EQ(direct.code, 0) << direct.err;
