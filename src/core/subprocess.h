@@ -41,10 +41,10 @@ Result<RunResult> RunChecked(const std::vector<std::string>& argv, const RunOpti
 // Finds an executable in PATH; empty when absent.
 std::string LookPath(const std::string& name);
 
-// A pidfd for child `pid` (pidfd_open): poll() reports it readable once the child has exited,
-// so a loop that waits for output and exit together wakes at the exit instead of at its next
-// timeout. Invalid where the kernel has no pidfd_open (before 5.3): callers fall back to
-// their timeout.
+// A pidfd for process `pid`, a child or not (pidfd_open): poll() reports it readable once
+// the process has exited, so a loop that waits for output and exit together wakes at the exit
+// instead of at its next timeout. Invalid where the kernel has no pidfd_open (before 5.3):
+// callers fall back to their timeout.
 UniqueFd ExitFd(pid_t pid);
 
 }  // namespace xbuild::core

@@ -136,8 +136,18 @@ bool WaitReady(int ready) {
   return false;
 }
 
-// Waits until `pid` no longer serves `netns`.
-bool WaitGone(const std::string& dir, const std::string& netns, int pid, std::chrono::milliseconds timeout) {
+// Waits until `pid` no longer serves `netns`: its pidfd (`exited`, core::ExitFd) turns readable
+// at its exit; without one (an old kernel), its pid file and /proc are read every 10 ms.
+bool WaitGone(const std::string& dir, const std::string& netns, int pid, const core::UniqueFd& exited,
+              std::chrono::milliseconds timeout) {
+  if (exited.valid()) {
+    struct pollfd pfd = {exited.get(), POLLIN, 0};
+    int rc;
+    do {
+      rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
+    } while (rc < 0 && errno == EINTR);
+    return rc > 0 || ServingPid(dir, netns) != pid;
+  }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (ServingPid(dir, netns) == pid) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -201,10 +211,11 @@ Status Outbound::Ensure(bool host_loopback) {
 Status Outbound::Stop() {
   int pid = Pid();
   if (pid != 0) {
+    core::UniqueFd exited = core::ExitFd(pid);  // before the kill: this very process
     ::kill(pid, SIGTERM);
-    if (!WaitGone(dir_, netns_, pid, kStopTimeout)) {
+    if (!WaitGone(dir_, netns_, pid, exited, kStopTimeout)) {
       ::kill(pid, SIGKILL);
-      if (!WaitGone(dir_, netns_, pid, kStopTimeout)) {
+      if (!WaitGone(dir_, netns_, pid, exited, kStopTimeout)) {
         return Error(Code::kInternal, "slirp4netns (pid " + std::to_string(pid) + ") did not stop");
       }
     }

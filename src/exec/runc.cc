@@ -355,7 +355,8 @@ Result<int> Runc::ExecTerminal(const std::string& id, const ExecProcess& p, cons
   }
   TerminalSize size = CurrentTerminalSize(p.stdin_fd);
   proc["consoleSize"] = {{"height", size.rows}, {"width", size.cols}};
-  XB_TRY(core::WriteFileAtomic(process_file, proc.dump(), 0600));
+  // Not synced: runc reads it once, and it is removed when this exec has started.
+  XB_TRY(core::WriteFileAtomic(process_file, proc.dump(), 0600, core::Sync::kNone));
   XB_ASSIGN(ConsoleSocket sock, ConsoleSocket::Listen(dir, base + ".sock"));
   if (!p.detached) {
     XB_TRY(BecomeSubreaper());
