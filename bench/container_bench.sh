@@ -49,6 +49,35 @@ print(f"{label:<34} median {times[len(times)//2]:7.1f} ms   best {times[0]:7.1f}
 PY
 }
 
+# paired LABEL FLOOR_CMD -- CMD: N pairs of the two run back to back (their order alternating);
+# prints the median and quartiles of CMD's time minus FLOOR_CMD's. This machine's speed drifts
+# by more than the overhead being measured within one run of this script, so a difference of two
+# separate medians can be off by ±15 ms; the paired difference sees both at the same moment.
+paired() {
+  local label=$1
+  shift
+  python3 - "$N" "$label" "$@" <<'PY'
+import subprocess, sys, time
+n, label, rest = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+sep = rest.index("--")
+floor, cmd = rest[:sep], rest[sep + 1:]
+def timed(c):
+    t0 = time.perf_counter()
+    subprocess.run(c, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t0) * 1000
+diffs = []
+for i in range(n):
+    if i % 2:
+        b = timed(cmd); a = timed(floor)
+    else:
+        a = timed(floor); b = timed(cmd)
+    diffs.append(b - a)
+diffs.sort()
+q = lambda f: diffs[min(len(diffs) - 1, int(len(diffs) * f))]
+print(f"{label:<34} median {q(0.5):+7.1f} ms   quartiles {q(0.25):+.1f} / {q(0.75):+.1f} ms")
+PY
+}
+
 echo "$(nproc) cores; load average $(cut -d" " -f1-3 /proc/loadavg); $N runs each; $(runc --version | head -1)"
 mkdir -p "$WORK/rootfs/bin" "$WORK/bundle"
 cp "$(command -v busybox)" "$WORK/rootfs/bin/busybox"
@@ -95,11 +124,18 @@ stats "runc run (xbuild's bundle)" runc --root "$WORK/runc" run --bundle "$WORK/
 stats "xbuild run --rm base:1 true (bridge)" "$XB" --root "$WORK/xb" run --rm base:1 true
 stats "xbuild run --rm --network none" "$XB" --root "$WORK/xb" run --rm --network none base:1 true
 stats "xbuild run --rm --network host" "$XB" --root "$WORK/xb" run --rm --network host base:1 true
+echo "-- over runc on xbuild's bundle, paired (the 20 ms target):"
+paired "xbuild run --rm --network none" runc --root "$WORK/runc" run --bundle "$WORK/xbundle" floor2 \
+  -- "$XB" --root "$WORK/xb" run --rm --network none base:1 true
+paired "xbuild run --rm --network host" runc --root "$WORK/runc" run --bundle "$WORK/xbundle" floor2 \
+  -- "$XB" --root "$WORK/xb" run --rm --network host base:1 true
 xb run -d --name bench-exec base:1 sleep 100000 > /dev/null
 stats "xbuild exec bench-exec true" "$XB" --root "$WORK/xb" exec bench-exec true
 # exec's floor: runc exec straight into the same container (its state is under xbuild's root).
 exec_id=$(xb inspect --format '{{.Id}}' bench-exec)
 stats "runc exec (same container)" runc --root "$WORK/xb/runc" exec "$exec_id" /bin/true
+paired "xbuild exec, over runc exec" runc --root "$WORK/xb/runc" exec "$exec_id" /bin/true \
+  -- "$XB" --root "$WORK/xb" exec bench-exec true
 
 if [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]]; then
   start_dockerd docker D

@@ -58,14 +58,17 @@ core::Status ReadEnvFile(const std::string& path, std::vector<std::string>& env)
   return core::Ok();
 }
 
-core::Result<cache::ResolvedImage> ResolveOrPull(Cli& cli, cache::ImageStore& store, const std::string& name) {
+// pulled: set when the image was not local and has been pulled.
+core::Result<cache::ResolvedImage> ResolveOrPull(Cli& cli, cache::ImageStore& store, const std::string& name,
+                                                 bool& pulled) {
   auto img = store.Resolve(name);
   if (img.ok() || img.error().code() != core::Code::kNotFound) return img;
+  pulled = true;
   XB_ASSIGN(image::Reference ref, image::ParseReference(name));
   std::fprintf(stderr, "Unable to find image '%s' locally\n", ref.Familiar().c_str());
   XB_ASSIGN(auto reg, OpenRegistry(cli));
-  XB_ASSIGN(auto pulled, reg.client->Pull(store, ref, image::HostPlatform(), nullptr));
-  return store.Load(pulled.record);
+  XB_ASSIGN(auto got, reg.client->Pull(store, ref, image::HostPlatform(), nullptr));
+  return store.Load(got.record);
 }
 
 }  // namespace
@@ -111,7 +114,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   }
   auto store = cli.Store();
   if (!store.ok()) return cli.Fail(store.error(), kExitUsage);
-  auto img = ResolveOrPull(cli, **store, pos[0]);
+  bool pulled = false;
+  auto img = ResolveOrPull(cli, **store, pos[0], pulled);
   if (!img.ok()) return cli.Fail(img.error(), kExitUsage);
   const image::ContainerConfig& cc = img->config.config;
 
@@ -145,6 +149,8 @@ int RunRun(Cli& cli, const std::vector<std::string>& args) {
   rec.hostname = f.GetString("hostname");
   rec.read_only = f.GetBool("read-only");
   rec.auto_remove = f.GetBool("rm");
+  // --rm keeps nothing of what it writes to the database; a pulled image is kept.
+  if (rec.auto_remove && !pulled) (*store)->db().SkipCheckpointAtClose();
   if (f.Changed("stop-signal")) {
     rec.stop_signal = f.GetString("stop-signal");
   } else if (!cc.stop_signal.empty()) {

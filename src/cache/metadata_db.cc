@@ -245,6 +245,10 @@ Result<std::unique_ptr<MetadataDb>> MetadataDb::Open(const std::string& path) {
   return db;
 }
 
+void MetadataDb::SkipCheckpointAtClose() {
+  sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+}
+
 Status MetadataDb::Exec(const char* sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
@@ -283,6 +287,9 @@ Status MetadataDb::Configure() {
   int persist = 1;
   sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
   XB_TRY(Exec("PRAGMA journal_size_limit=0"));
+  // A WAL left unchecked at close (SkipCheckpointAtClose) is read whole by the next process
+  // that opens the database (~0.3 ms a MiB): checkpoint at 1 MiB rather than sqlite's 4 MiB.
+  XB_TRY(Exec("PRAGMA wal_autocheckpoint=256"));
   XB_TRY(Exec("PRAGMA synchronous=NORMAL"));
   XB_TRY(Exec("PRAGMA foreign_keys=ON"));
   return core::Ok();

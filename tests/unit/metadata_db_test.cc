@@ -1,6 +1,7 @@
 #include "cache/metadata_db.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,6 +94,35 @@ TEST_F(MetadataDbTest, ReopenIsNoop) {
   ASSERT_TRUE(got.ok());
   ASSERT_TRUE(got->has_value());
   ExpectSame(**got, Img("a"));
+}
+
+// A command's writes reach the database file at its close (checkpoint, WAL emptied); `run --rm`
+// skips that, and its writes wait in the WAL, where the next process still finds them.
+TEST_F(MetadataDbTest, CloseCheckpointsUnlessSkipped) {
+  auto wal_size = [&] {
+    struct stat st {};
+    return ::stat((Path() + "-wal").c_str(), &st) == 0 ? st.st_size : -1;
+  };
+  ASSERT_TRUE(db_->PutImage(Img("kept")).ok());
+  db_.reset();
+  EXPECT_EQ(wal_size(), 0);
+
+  auto db = MetadataDb::Open(Path());
+  ASSERT_TRUE(db.ok()) << db.error().ToString();
+  (*db)->SkipCheckpointAtClose();
+  ASSERT_TRUE((*db)->PutImage(Img("in wal")).ok());
+  db = core::Error(Code::kInternal, "closed");
+  EXPECT_GT(wal_size(), 0);
+
+  auto again = MetadataDb::Open(Path());
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  for (const char* seed : {"kept", "in wal"}) {
+    auto got = (*again)->GetImage(Img(seed).digest);
+    ASSERT_TRUE(got.ok() && got->has_value()) << seed;
+    ExpectSame(**got, Img(seed));
+  }
+  again = core::Error(Code::kInternal, "closed");
+  EXPECT_EQ(wal_size(), 0);  // this close checkpointed both
 }
 
 TEST_F(MetadataDbTest, NewerSchemaIsRefused) {
