@@ -193,17 +193,35 @@ Status WriteTar(int dir, const std::string& name, const std::string& arcname) {
   return s;
 }
 
+// The deepest of the container's mounts over `path` (matched lexically, as Docker does), or null.
+const exec::MountSpec* DeepestMount(const exec::ContainerRecord& r, const std::string& path,
+                                    bool with_tmpfs) {
+  std::string clean = core::CleanPath("/" + path);
+  const exec::MountSpec* best = nullptr;
+  for (const exec::MountSpec& m : r.mounts) {
+    if (m.type == "tmpfs" && !with_tmpfs) continue;
+    bool under = clean == m.target || clean.starts_with(m.target == "/" ? "/" : m.target + "/");
+    if (under && (!best || m.target.size() > best->target.size())) best = &m;
+  }
+  return best;
+}
+
+// Docker refuses to copy into a read-only volume or bind mount, or into a --read-only rootfs
+// (with its own words). A stopped container's bind is written in its host directory, so without
+// this a `:ro` bind's host files would be changed.
+Status CheckWritable(const exec::ContainerRecord& r, const std::string& path) {
+  const exec::MountSpec* m = DeepestMount(r, path, true);
+  if (m ? !m->readonly : !r.read_only) return core::Ok();
+  std::string why = m ? "mounted volume is marked read-only" : "container rootfs is marked read-only";
+  return Error(Code::kFailedPrecondition, "copy to " + r.name + ":" + path + ": " + why);
+}
+
 // Where a container path lives: the host directory of the deepest bind or volume mount over it
 // (matched lexically) with the path below it, else the rootfs (empty) and the path itself.
 std::pair<std::string, std::string> MountFor(const exec::ContainerRecord& r, const std::string& root,
                                              const std::string& path) {
   std::string clean = core::CleanPath("/" + path);
-  const exec::MountSpec* best = nullptr;
-  for (const exec::MountSpec& m : r.mounts) {
-    if (m.type == "tmpfs") continue;
-    bool under = clean == m.target || clean.starts_with(m.target == "/" ? "/" : m.target + "/");
-    if (under && (!best || m.target.size() > best->target.size())) best = &m;
-  }
+  const exec::MountSpec* best = DeepestMount(r, path, false);
   if (!best) return {"", path};
   std::string dir = best->type == "volume" ? exec::Volumes(root).DataDir(best->source) : best->source;
   if (!core::Exists(dir)) return {"", path};
@@ -310,6 +328,7 @@ int RunCp(Cli& cli, const std::vector<std::string>& args) {
   }
 
   // Host (or a tar on stdin) -> container: the destination resolves inside the rootfs.
+  if (Status w = CheckWritable(*rec, dst.path); !w.ok()) return cli.Fail(w.error());
   if (src.path == "-") {
     auto dir = core::OpenInRoot(root_fd->get(), in_mount, {.flags = O_RDONLY | O_DIRECTORY});
     if (!dir.ok()) {

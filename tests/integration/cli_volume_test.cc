@@ -254,6 +254,44 @@ TEST_F(VolumeTest, CpBothWaysOnStoppedAndRunningContainers) {
   EXPECT_EQ(core::ReadFile(root_ + "/volumes/cpvol/_data/x.txt").value_or(""), "into\n");
 }
 
+// As in Docker: no copy into a read-only bind or volume, nor into a --read-only rootfs, whether
+// the container runs or not (a stopped one's bind would be written in its host directory).
+TEST_F(VolumeTest, CpRefusesReadOnlyMountsAndRootfs) {
+  std::string host = tmp_.Sub("rohost");
+  WriteTestFile(host, "f", "host\n");
+  std::string out = tmp_.Sub("out");
+  WriteTestFile(out, "payload", "new\n");
+  ASSERT_EQ(Xb({"run", "--name", "ro", "-v", host + ":/h:ro", "-v", "rwvol:/w", "base:1", "sh", "-c", "true"}).code, 0);
+  ASSERT_EQ(Xb({"run", "--name", "rofs", "--read-only", "base:1", "sh", "-c", "true"}).code, 0);
+  ASSERT_EQ(Xb({"run", "-d", "--name", "rolive", "-v", host + ":/h:ro", "base:1", "/bin/busybox", "sleep", "1000"})
+                .code,
+            0);
+  for (const char* dest : {"ro:/h/", "ro:/h/sub/../x", "rolive:/h/"}) {
+    ToolOut c = Xb({"cp", out + "/payload", dest});
+    EXPECT_NE(c.code, 0) << dest;
+    EXPECT_NE(c.err.find("mounted volume is marked read-only"), std::string::npos) << dest << ": " << c.err;
+  }
+  ToolOut tar = Shell("cd " + out + " && tar -cf - payload | $XB cp - ro:/h");
+  EXPECT_NE(tar.code, 0);
+  EXPECT_NE(tar.err.find("read-only"), std::string::npos) << tar.err;
+  EXPECT_FALSE(fs::exists(host + "/payload"));
+  EXPECT_FALSE(fs::exists(host + "/x"));
+  EXPECT_EQ(core::ReadFile(host + "/f").value_or(""), "host\n");
+
+  ToolOut rootfs = Xb({"cp", out + "/payload", "rofs:/etc/"});
+  EXPECT_NE(rootfs.code, 0);
+  EXPECT_NE(rootfs.err.find("container rootfs is marked read-only"), std::string::npos) << rootfs.err;
+
+  // Reading from them is fine, and a writable volume of the same container takes the copy.
+  ASSERT_EQ(Xb({"cp", "ro:/h/f", out + "/back"}).code, 0);
+  EXPECT_EQ(core::ReadFile(out + "/back").value_or(""), "host\n");
+  ASSERT_EQ(Xb({"cp", "rofs:/etc/hello", out + "/hello"}).code, 0);
+  ToolOut rw = Xb({"cp", out + "/payload", "ro:/w/"});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  EXPECT_EQ(core::ReadFile(root_ + "/volumes/rwvol/_data/payload").value_or(""), "new\n");
+  ASSERT_EQ(Xb({"rm", "-f", "rolive"}).code, 0);
+}
+
 TEST_F(VolumeTest, CpNeverFollowsContainerSymlinksToTheHost) {
   std::string host = tmp_.Sub("hostside");
   WriteTestFile(host, "secret", "host secret\n");
