@@ -89,18 +89,22 @@ Result<CniResult> AddToNetwork(const Networks& networks, const NetworkInfo& net,
   return CniAdd(MakeCall(networks, net, id)).Context("network " + net.name);
 }
 
-// CNI DEL and the namespace's removal; the first error is returned, every step is tried.
+// The namespace's removal, CNI DEL and, when the network's last address goes, its slirp4netns.
+// The first error is returned; every step is tried. The namespace goes first and DEL gets no
+// netns: the bridge plugin then only releases the address (host-local), and the kernel takes the
+// veth pair away with the namespace, in the background. Deleting the veth itself made DEL wait
+// for the network stack (~15 ms of every `run` on a bridge network).
 Status Release(Networks& networks, const std::string& network, const std::string& id) {
-  Status first;
+  Status first = RemoveNetns(networks.ContainerNetnsPath(id));
   auto net = networks.Lookup(network);  // never made again here: it may be going with its root
   if (net.ok()) {
-    Status del = CniDel(MakeCall(networks, *net, id));
-    if (!del.ok()) first = std::move(del);
+    CniCall call = MakeCall(networks, *net, id);
+    call.container_netns.clear();
+    Status del = CniDel(call);
+    if (first.ok() && !del.ok()) first = std::move(del);
     Status stopped = StopOutboundIfUnused(networks, net->name);
     if (first.ok() && !stopped.ok()) first = std::move(stopped);
   }
-  Status removed = RemoveNetns(networks.ContainerNetnsPath(id));
-  if (first.ok() && !removed.ok()) first = std::move(removed);
   return first;
 }
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +36,16 @@ constexpr auto kStopTimeout = std::chrono::seconds(5);
 
 std::string PidFile(const std::string& dir) { return core::JoinPath(dir, "outbound.pid"); }
 std::string LogFile(const std::string& dir) { return core::JoinPath(dir, "outbound.log"); }
+// Which namespace has its forwarding and masquerade rule made (NamespaceIdentity).
+std::string MadeFile(const std::string& dir) { return core::JoinPath(dir, "outbound.made"); }
+
+// This boot's namespace at `netns`: the boot id and the namespace's nsfs inode. Empty if unknown.
+std::string NamespaceIdentity(const std::string& netns) {
+  struct stat st {};
+  auto boot = core::ReadFile("/proc/sys/kernel/random/boot_id", 64);
+  if (!boot.ok() || ::stat(netns.c_str(), &st) != 0) return "";
+  return core::Trim(*boot) + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + "\n";
+}
 
 // The NUL-separated arguments of a live process; empty when it is gone (or a zombie).
 std::vector<std::string> Cmdline(int pid) {
@@ -188,8 +199,14 @@ Status Outbound::Ensure(bool host_loopback) {
   std::string slirp = SlirpBinary();
   if (slirp.empty()) return Error(Code::kNotFound, "slirp4netns not found (install the slirp4netns package)");
   if (IptablesBinary().empty()) return Error(Code::kNotFound, "iptables not found (install the iptables package)");
-  XB_TRY(EnableForwarding(netns_));
-  XB_TRY(MasqueradeOutOfTap(netns_));
+  // Both outlive slirp4netns in the namespace: made once (checking the rule runs iptables, a
+  // few ms of every start), again only in a namespace made anew (a reboot, a lost mount).
+  std::string identity = NamespaceIdentity(netns_);
+  if (identity.empty() || core::ReadFile(MadeFile(dir_), 256).value_or("") != identity) {
+    XB_TRY(EnableForwarding(netns_));
+    XB_TRY(MasqueradeOutOfTap(netns_));
+    if (!identity.empty()) XB_TRY(core::WriteFileAtomic(MadeFile(dir_), identity, 0600, core::Sync::kNone));
+  }
   std::vector<std::string> argv = {slirp, "--configure", "--mtu=65520", "--disable-dns",
                                    "--ready-fd=" + std::to_string(kReadyFd)};
   if (!host_loopback) argv.push_back("--disable-host-loopback");

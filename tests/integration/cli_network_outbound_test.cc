@@ -185,6 +185,17 @@ TEST_F(OutboundTest, UserNetworkHasItsOwnSlirpReplacedWhenKilledAndGoneAfterRm) 
   EXPECT_EQ(direct.code, 0) << direct.err;
   EXPECT_EQ(direct.out, std::string(kGreeting) + "\n");
 
+  // The rule is made once per namespace (outbound.made names it: boot id, nsfs inode); one
+  // recorded for another namespace (another boot) does not count, and the rule is made again.
+  std::string made = root_ + "/networks/outnet/outbound.made";
+  auto boot = core::ReadFile("/proc/sys/kernel/random/boot_id");
+  ASSERT_TRUE(boot.ok());
+  EXPECT_TRUE(core::ReadFile(made).value_or("").starts_with(core::Trim(*boot) + " ")) << made;
+  auto del = core::RunProcess({"nsenter", "--net=" + root_ + "/networks/outnet/netns", "iptables", "-w", "-t", "nat",
+                               "-D", "POSTROUTING", "-o", "tap0", "-j", "MASQUERADE"});
+  ASSERT_TRUE(del.ok() && del->success());
+  WriteTestFile(root_ + "/networks/outnet", "outbound.made", "another-boot 0:0\n");
+
   // A killed slirp4netns is replaced by the next container that attaches.
   ASSERT_EQ(::kill(first[0], SIGKILL), 0);
   for (int i = 0; i < 300 && !Slirps("outnet").empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -196,6 +207,11 @@ TEST_F(OutboundTest, UserNetworkHasItsOwnSlirpReplacedWhenKilledAndGoneAfterRm) 
   std::vector<int> second = Slirps("outnet");
   ASSERT_EQ(second.size(), 1u);  // idle still runs on it
   EXPECT_NE(second[0], first[0]);
+  auto remade = core::RunProcess({"nsenter", "--net=" + root_ + "/networks/outnet/netns", "iptables", "-w", "-t", "nat",
+                                  "-S", "POSTROUTING"});
+  ASSERT_TRUE(remade.ok());
+  EXPECT_NE(remade->out.find("-A POSTROUTING -o tap0 -j MASQUERADE"), std::string::npos) << remade->out;
+  EXPECT_TRUE(core::ReadFile(made).value_or("").starts_with(core::Trim(*boot) + " ")) << made;
 
   ToolOut rm = Xb({"rm", "-f", "idle"});
   EXPECT_EQ(rm.code, 0) << rm.err;
