@@ -71,11 +71,12 @@ CniCall MakeCall(const Networks& networks, const NetworkInfo& net, const std::st
   return call;
 }
 
-// The network's slirp4netns goes with the last address in use on it.
+// The network's slirp4netns goes with the last address in use on it, without waiting for its
+// exit (the next container to attach, or `network rm`, waits for that).
 Status StopOutboundIfUnused(const Networks& networks, const std::string& network) {
   XB_ASSIGN(Outbound outbound, networks.LockOutbound(network));
   if (networks.AddressesInUse(network) > 0) return core::Ok();
-  return outbound.Stop();
+  return outbound.Stop(Outbound::StopWait::kNoWait);
 }
 
 // The network's slirp4netns started unless it runs (without it, a warning: the container runs

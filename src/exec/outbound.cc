@@ -54,15 +54,23 @@ std::vector<std::string> Cmdline(int pid) {
   return core::Split(std::string_view(*text).substr(0, text->size() - 1), '\0');
 }
 
-// The pid file's process when it still is a slirp4netns serving `netns` (pids are reused).
-int ServingPid(const std::string& dir, const std::string& netns) {
-  auto text = core::ReadFile(PidFile(dir), 64);
+// A stopped one not yet waited for (Stop(kNoWait)).
+std::string StoppingFile(const std::string& dir) { return core::JoinPath(dir, "outbound.stopping"); }
+
+// Whether `pid` is (still) a slirp4netns serving `netns` (pids are reused).
+bool Serves(int pid, const std::string& netns) {
+  if (pid <= 0) return false;
+  std::vector<std::string> args = Cmdline(pid);
+  if (args.empty() || core::Basename(args[0]) != "slirp4netns") return false;
+  return std::find(args.begin(), args.end(), netns) != args.end();
+}
+
+// The process named in `file` when it still is a slirp4netns serving `netns`; else 0.
+int ServingPid(const std::string& file, const std::string& netns) {
+  auto text = core::ReadFile(file, 64);
   if (!text.ok()) return 0;
   int pid = std::atoi(text->c_str());
-  if (pid <= 0) return 0;
-  std::vector<std::string> args = Cmdline(pid);
-  if (args.empty() || core::Basename(args[0]) != "slirp4netns") return 0;
-  return std::find(args.begin(), args.end(), netns) != args.end() ? pid : 0;
+  return Serves(pid, netns) ? pid : 0;
 }
 
 // The bridge plugin forwards between xbr0 and tap0 only with forwarding on in the namespace.
@@ -148,8 +156,8 @@ bool WaitReady(int ready) {
 }
 
 // Waits until `pid` no longer serves `netns`: its pidfd (`exited`, core::ExitFd) turns readable
-// at its exit; without one (an old kernel), its pid file and /proc are read every 10 ms.
-bool WaitGone(const std::string& dir, const std::string& netns, int pid, const core::UniqueFd& exited,
+// at its exit; without one (an old kernel), /proc is read every 10 ms.
+bool WaitGone(const std::string& netns, int pid, const core::UniqueFd& exited,
               std::chrono::milliseconds timeout) {
   if (exited.valid()) {
     struct pollfd pfd = {exited.get(), POLLIN, 0};
@@ -157,14 +165,34 @@ bool WaitGone(const std::string& dir, const std::string& netns, int pid, const c
     do {
       rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
     } while (rc < 0 && errno == EINTR);
-    return rc > 0 || ServingPid(dir, netns) != pid;
+    return rc > 0 || !Serves(pid, netns);
   }
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (ServingPid(dir, netns) == pid) {
+  while (Serves(pid, netns)) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return true;
+}
+
+// SIGTERM (with `exited` taken before it: this very process), then SIGKILL if it lingers.
+Status Terminate(const std::string& netns, int pid) {
+  core::UniqueFd exited = core::ExitFd(pid);
+  ::kill(pid, SIGTERM);
+  if (WaitGone(netns, pid, exited, kStopTimeout)) return core::Ok();
+  ::kill(pid, SIGKILL);
+  if (WaitGone(netns, pid, exited, kStopTimeout)) return core::Ok();
+  return Error(Code::kInternal, "slirp4netns (pid " + std::to_string(pid) + ") did not stop");
+}
+
+// Waits for the one a Stop(kNoWait) left going, if it still is.
+Status WaitStopping(const std::string& dir, const std::string& netns) {
+  int pid = ServingPid(StoppingFile(dir), netns);
+  if (pid != 0) XB_TRY(Terminate(netns, pid));
+  if (::unlink(StoppingFile(dir).c_str()) != 0 && errno != ENOENT) {
+    return core::SysError("remove " + StoppingFile(dir));
+  }
+  return core::Ok();
 }
 
 }  // namespace
@@ -192,10 +220,11 @@ Result<Outbound> Outbound::Lock(const std::string& dir, const std::string& netns
   return Outbound(dir, netns, std::move(fd));
 }
 
-int Outbound::Pid() const { return ServingPid(dir_, netns_); }
+int Outbound::Pid() const { return ServingPid(PidFile(dir_), netns_); }
 
 Status Outbound::Ensure(bool host_loopback) {
   if (Pid() != 0) return core::Ok();
+  XB_TRY(WaitStopping(dir_, netns_));
   std::string slirp = SlirpBinary();
   if (slirp.empty()) return Error(Code::kNotFound, "slirp4netns not found (install the slirp4netns package)");
   if (IptablesBinary().empty()) return Error(Code::kNotFound, "iptables not found (install the iptables package)");
@@ -205,7 +234,9 @@ Status Outbound::Ensure(bool host_loopback) {
   if (identity.empty() || core::ReadFile(MadeFile(dir_), 256).value_or("") != identity) {
     XB_TRY(EnableForwarding(netns_));
     XB_TRY(MasqueradeOutOfTap(netns_));
-    if (!identity.empty()) XB_TRY(core::WriteFileAtomic(MadeFile(dir_), identity, 0600, core::Sync::kNone));
+    if (!identity.empty()) {
+      XB_TRY(core::WriteFileAtomic(MadeFile(dir_), identity, 0600, core::Sync::kNone));
+    }
   }
   std::vector<std::string> argv = {slirp, "--configure", "--mtu=65520", "--disable-dns",
                                    "--ready-fd=" + std::to_string(kReadyFd)};
@@ -225,17 +256,17 @@ Status Outbound::Ensure(bool host_loopback) {
   return core::WriteFileAtomic(PidFile(dir_), std::to_string(pid) + "\n", 0600, core::Sync::kNone);
 }
 
-Status Outbound::Stop() {
+Status Outbound::Stop(StopWait wait) {
   int pid = Pid();
-  if (pid != 0) {
-    core::UniqueFd exited = core::ExitFd(pid);  // before the kill: this very process
+  if (wait == StopWait::kExit) {
+    XB_TRY(WaitStopping(dir_, netns_));
+    if (pid != 0) XB_TRY(Terminate(netns_, pid));
+  } else if (pid != 0) {
+    XB_TRY(WaitStopping(dir_, netns_));  // at most one left going
+    // Not synced: a pid means nothing after a reboot.
+    XB_TRY(core::WriteFileAtomic(StoppingFile(dir_), std::to_string(pid) + "\n", 0600,
+                                 core::Sync::kNone));
     ::kill(pid, SIGTERM);
-    if (!WaitGone(dir_, netns_, pid, exited, kStopTimeout)) {
-      ::kill(pid, SIGKILL);
-      if (!WaitGone(dir_, netns_, pid, exited, kStopTimeout)) {
-        return Error(Code::kInternal, "slirp4netns (pid " + std::to_string(pid) + ") did not stop");
-      }
-    }
   }
   if (::unlink(PidFile(dir_).c_str()) != 0 && errno != ENOENT) return core::SysError("remove " + PidFile(dir_));
   return core::Ok();

@@ -48,11 +48,16 @@ class Outbound {
   // `dir`: networks/<name>; `netns`: the network's namespace.
   static core::Result<Outbound> Lock(const std::string& dir, const std::string& netns);
 
-  // Starts slirp4netns unless a live one serves the namespace (a killed one is replaced).
+  // Starts slirp4netns unless a live one serves the namespace (a killed one is replaced). One
+  // still going from a Stop(kNoWait) is waited for first: its tap0 and route must be gone.
   // kNotFound when slirp4netns or iptables is missing.
   core::Status Ensure(bool host_loopback);
-  // Stops the one serving the namespace, if any, and removes its pid file.
-  core::Status Stop();
+  enum class StopWait { kExit, kNoWait };
+  // Stops the one serving the namespace, if any, and removes its pid file. kExit waits until it
+  // (and one still going from an earlier kNoWait) has exited. kNoWait only signals it: its exit
+  // takes 15-35 ms (the kernel taking tap0 down), which the last container leaving a network
+  // need not wait for; the pid is kept in outbound.stopping for the next Ensure or Stop.
+  core::Status Stop(StopWait wait = StopWait::kExit);
   // The pid of the slirp4netns serving the namespace; 0 when none.
   int Pid() const;
 

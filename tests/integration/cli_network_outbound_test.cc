@@ -219,6 +219,31 @@ TEST_F(OutboundTest, UserNetworkHasItsOwnSlirpReplacedWhenKilledAndGoneAfterRm) 
   ExpectRemovedWithoutSlirp("outnet");
 }
 
+// The last container to leave signals the network's slirp4netns and does not wait for it to go
+// (outbound.stopping keeps its pid); the next container to attach waits for it before starting
+// another, and `network rm` waits for it too.
+TEST_F(OutboundTest, TheLastContainerLeavingDoesNotWaitForSlirpsExit) {
+  if (!HaveSlirp()) GTEST_SKIP() << kNoSlirp;
+  ASSERT_EQ(Xb({"network", "create", "quick"}).code, 0);
+  std::string dir = root_ + "/networks/quick";
+  auto stopping_pid = [&] { return std::atoi(core::ReadFile(dir + "/outbound.stopping").value_or("0").c_str()); };
+  ToolOut first = Xb({"run", "--rm", "--network", "quick", "base:1", "sh", "-c", "true"});
+  ASSERT_EQ(first.code, 0) << first.err;
+  EXPECT_FALSE(fs::exists(dir + "/outbound.pid"));
+  int p1 = stopping_pid();
+  ASSERT_GT(p1, 0);
+
+  ToolOut second = Xb({"run", "--rm", "--network", "quick", "base:1", "sh", "-c", "true"});
+  ASSERT_EQ(second.code, 0) << second.err;
+  int p2 = stopping_pid();
+  ASSERT_GT(p2, 0);
+  EXPECT_NE(p2, p1);
+  for (int pid : Slirps("quick")) EXPECT_NE(pid, p1) << "the first slirp4netns was not waited for";
+  EXPECT_LE(Slirps("quick").size(), 1u);
+
+  ExpectRemovedWithoutSlirp("quick");  // waits for the second
+}
+
 TEST_F(OutboundTest, ALostContainerReleasesItsNetworksSlirp) {
   if (!HaveSlirp()) GTEST_SKIP() << kNoSlirp;
   ASSERT_EQ(Xb({"network", "create", "lostnet"}).code, 0);
