@@ -1,8 +1,11 @@
 #include "exec/seccomp.h"
 
+#include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <utility>
 
@@ -157,23 +160,29 @@ Result<Json> ConvertRule(const Json& rule) {
   return out;
 }
 
-Result<Json> Architectures(const Json& profile, const std::string& arch) {
+Result<Json> Architectures(const Json& profile, const SeccompTarget& t) {
   const Json* list = Field(profile, "architectures");
   const Json* map = Field(profile, "archMap");
   if (list && map && !list->empty() && !map->empty()) {
     return Error(Code::kInvalidArgument,
                  "both \"architectures\" and \"archMap\" are set; use one of them");
   }
-  if (list) return Json(core::GetStringList(profile, "architectures"));
+  std::vector<std::string> arches;
+  std::string_view native = ScmpArch(t.arch);
+  if (list) {
+    arches = core::GetStringList(profile, "architectures");
+  } else if (map && map->is_array() && !native.empty()) {
+    for (const Json& entry : *map) {
+      if (core::GetOptString(entry, "architecture") != native) continue;
+      arches.emplace_back(native);
+      for (const std::string& sub : core::GetStringList(entry, "subArchitectures"))
+        arches.push_back(sub);
+      break;
+    }
+  }
   Json out = Json::array();
-  std::string_view native = ScmpArch(arch);
-  if (!map || !map->is_array() || native.empty()) return out;
-  for (const Json& entry : *map) {
-    if (core::GetOptString(entry, "architecture") != native) continue;
-    out.push_back(native);
-    for (const std::string& sub : core::GetStringList(entry, "subArchitectures"))
-      out.push_back(sub);
-    break;
+  for (const std::string& a : arches) {
+    if (a != "SCMP_ARCH_X32" || t.x32) out.push_back(a);
   }
   return out;
 }
@@ -190,6 +199,11 @@ SeccompTarget HostSeccompTarget(std::vector<std::string> caps) {
     t.kernel_major = major;
     t.kernel_minor = minor;
   }
+#if defined(__x86_64__)
+  // getpid through the x32 ABI: ENOSYS when the kernel has it off or not built in.
+  constexpr long kX32SyscallBit = 0x40000000;
+  t.x32 = ::syscall(kX32SyscallBit | SYS_getpid) != -1 || errno != ENOSYS;
+#endif
   return t;
 }
 
@@ -200,7 +214,7 @@ Result<Json> ConvertSeccompProfile(const Json& profile, const SeccompTarget& t) 
     out["defaultErrnoRet"] = *e;
   }
   if (const Json* flags = Field(profile, "flags")) out["flags"] = *flags;
-  XB_ASSIGN(Json arches, Architectures(profile, t.arch));
+  XB_ASSIGN(Json arches, Architectures(profile, t));
   if (!arches.empty()) out["architectures"] = std::move(arches);
   const Json* rules = Field(profile, "syscalls");
   if (rules && !rules->is_array())
