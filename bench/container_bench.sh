@@ -49,6 +49,10 @@ print(f"{label:<34} median {times[len(times)//2]:7.1f} ms   best {times[0]:7.1f}
 PY
 }
 
+# Lets the kernel finish what the previous section's containers left it to do in the background
+# (network namespaces are torn down by a kernel worker after their last process exits).
+settle() { sleep 3; }
+
 # paired LABEL FLOOR_CMD -- CMD: N pairs of the two run back to back (their order alternating);
 # prints the median and quartiles of CMD's time minus FLOOR_CMD's. This machine's speed drifts
 # by more than the overhead being measured within one run of this script, so a difference of two
@@ -121,7 +125,7 @@ json.dump(c, open(dst + "/config.json", "w"))
 PY
 xb rm -f bench-floor > /dev/null
 stats "runc run (xbuild's bundle)" runc --root "$WORK/runc" run --bundle "$WORK/xbundle" floor2
-stats "xbuild run --rm base:1 true (bridge)" "$XB" --root "$WORK/xb" run --rm base:1 true
+settle
 stats "xbuild run --rm --network none" "$XB" --root "$WORK/xb" run --rm --network none base:1 true
 stats "xbuild run --rm --network host" "$XB" --root "$WORK/xb" run --rm --network host base:1 true
 echo "-- over runc on xbuild's bundle, paired (the 20 ms target):"
@@ -129,6 +133,7 @@ paired "xbuild run --rm --network none" runc --root "$WORK/runc" run --bundle "$
   -- "$XB" --root "$WORK/xb" run --rm --network none base:1 true
 paired "xbuild run --rm --network host" runc --root "$WORK/runc" run --bundle "$WORK/xbundle" floor2 \
   -- "$XB" --root "$WORK/xb" run --rm --network host base:1 true
+settle
 xb run -d --name bench-exec base:1 sleep 100000 > /dev/null
 stats "xbuild exec bench-exec true" "$XB" --root "$WORK/xb" exec bench-exec true
 # exec's floor: runc exec straight into the same container (its state is under xbuild's root).
@@ -136,6 +141,12 @@ exec_id=$(xb inspect --format '{{.Id}}' bench-exec)
 stats "runc exec (same container)" runc --root "$WORK/xb/runc" exec "$exec_id" /bin/true
 paired "xbuild exec, over runc exec" runc --root "$WORK/xb/runc" exec "$exec_id" /bin/true \
   -- "$XB" --root "$WORK/xb" exec bench-exec true
+xb rm -f bench-exec > /dev/null
+# The bridge last: each run leaves the kernel tearing down a network namespace and a veth pair in
+# the background for a while, which would be charged to whatever is timed next.
+settle
+stats "xbuild run --rm base:1 true (bridge)" "$XB" --root "$WORK/xb" run --rm base:1 true
+settle
 
 if [[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]]; then
   start_dockerd docker D
