@@ -115,6 +115,7 @@ int RunNetwork(Cli&, const std::vector<std::string>&);
 int RunNetworkLs(Cli&, const std::vector<std::string>&);
 int RunNetworkCreate(Cli&, const std::vector<std::string>&);
 int RunNetworkRm(Cli&, const std::vector<std::string>&);
+int RunNetworkPrune(Cli&, const std::vector<std::string>&);
 int RunNetworkInspect(Cli&, const std::vector<std::string>&);
 int RunPort(Cli&, const std::vector<std::string>&);
 // The hidden monitor of a detached container (cli/container_monitor.cc).

@@ -1,11 +1,12 @@
 // xbuild network ls [-q] | create [--subnet CIDR] [-d bridge] [-o KEY=VALUE] NAME | rm NAME... |
-// inspect NAME...: xbuild's bridge networks (exec/network.h), plus Docker's pseudo-networks
-// host and none in ls.
+// inspect NAME... | prune [-f] [--filter until=...]: xbuild's bridge networks (exec/network.h),
+// plus Docker's pseudo-networks host and none in ls.
 #include <cstdio>
 #include <map>
 
 #include "cli/cli.h"
 #include "cli/network_format.h"
+#include "cli/prune.h"
 #include "cli/table.h"
 #include "core/digest.h"
 #include "exec/container_net.h"
@@ -144,6 +145,25 @@ int RunNetworkInspect(Cli& cli, const std::vector<std::string>& args) {
   return rc;
 }
 
+int RunNetworkPrune(Cli& cli, const std::vector<std::string>& args) {
+  Flags f;
+  f.Bool("force", 'f', "Do not prompt for confirmation");
+  f.List("filter", 0, "Provide filter values (e.g. \"until=<timestamp>\")");
+  std::vector<std::string> pos;
+  int code = 0;
+  if (!ParseCommand(cli, f, "network prune", "network prune [OPTIONS]", args, pos, code, 0, 0)) return code;
+  auto until = ParsePruneFilters(f.GetList("filter"), false);
+  if (!until.ok()) return cli.Fail(until.error(), kExitUsage);
+  if (!f.GetBool("force") &&
+      !Confirm("WARNING! This will remove all custom networks not used by at least one container.\n")) {
+    return kExitOk;
+  }
+  auto pruned = PruneNetworks(cli, *until);
+  if (!pruned.ok()) return cli.Fail(pruned.error());
+  PrintPruned("Deleted Networks:", pruned->lines);
+  return kExitOk;
+}
+
 int RunNetwork(Cli& cli, const std::vector<std::string>& args) {
   Flags f;
   std::vector<std::string> pos;
@@ -152,7 +172,8 @@ int RunNetwork(Cli& cli, const std::vector<std::string>& args) {
   std::fprintf(pos.empty() ? stdout : stderr,
                "Usage:  xbuild network COMMAND\n\nManage networks\n\nCommands:\n"
                "  create      Create a network\n  inspect     Display detailed information on one or more networks\n"
-               "  ls          List networks\n  rm          Remove one or more networks\n");
+               "  ls          List networks\n  prune       Remove all unused networks\n"
+               "  rm          Remove one or more networks\n");
   if (pos.empty()) return kExitOk;
   std::fprintf(stderr, "\nxbuild: 'network %s' is not an xbuild command.\n", pos[0].c_str());
   return kExitUsage;

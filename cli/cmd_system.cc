@@ -210,7 +210,8 @@ int RunSystemPrune(Cli& cli, const std::vector<std::string>& args) {
   auto until = ParsePruneFilters(f.GetList("filter"), false);
   if (!until.ok()) return cli.Fail(until.error(), kExitUsage);
   bool volumes = f.GetBool("volumes");
-  std::string warning = "WARNING! This will remove:\n  - all stopped containers\n";
+  std::string warning =
+      "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n";
   if (volumes) warning += all ? "  - all volumes not used by at least one container\n" : "  - all anonymous volumes not used by at least one container\n";
   warning += all ? "  - all images without at least one container associated to them\n  - all build cache\n"
                  : "  - all dangling images\n  - unused build cache\n";
@@ -219,6 +220,9 @@ int RunSystemPrune(Cli& cli, const std::vector<std::string>& args) {
   auto containers = PruneContainers(cli, *until);
   if (!containers.ok()) return cli.Fail(containers.error());
   PrintPruned("Deleted Containers:", containers->lines);
+  auto networks = PruneNetworks(cli, *until);  // after the containers, as Docker does
+  if (!networks.ok()) return cli.Fail(networks.error());
+  PrintPruned("Deleted Networks:", networks->lines);
   int64_t volume_bytes = 0;
   if (volumes) {  // after the containers, so the volumes only they used are unused now
     auto pruned = exec::Volumes(cli.ctx().root).Prune(all);

@@ -58,6 +58,7 @@ const Command kCommands[] = {
 const std::pair<const char*, const char*> kNetworkAliases[] = {
     {"ls", "network ls"}, {"list", "network ls"}, {"create", "network create"},
     {"rm", "network rm"}, {"remove", "network rm"}, {"inspect", "network inspect"},
+    {"prune", "network prune"},
 };
 
 // `xbuild image ls` and friends, as in Docker's management commands.
@@ -97,6 +98,7 @@ const Command kHiddenCommands[] = {
     {"network create", "Create a network", RunNetworkCreate},
     {"network rm", "Remove one or more networks", RunNetworkRm},
     {"network inspect", "Display detailed information on one or more networks", RunNetworkInspect},
+    {"network prune", "Remove all unused networks", RunNetworkPrune},
 };
 
 void PrintHelp() {

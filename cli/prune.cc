@@ -8,6 +8,7 @@
 
 #include "core/fs.h"
 #include "core/units.h"
+#include "exec/network.h"
 
 namespace xbuild::cli {
 
@@ -64,6 +65,27 @@ core::Result<Pruned> PruneContainers(Cli& cli, int64_t until_unix) {
     }
     out.lines.push_back(r.id);
     out.reclaimed += static_cast<int64_t>(size);
+  }
+  return out;
+}
+
+core::Result<Pruned> PruneNetworks(Cli& cli, int64_t until_unix) {
+  XB_ASSIGN(exec::Containers * containers, cli.Containers());
+  XB_ASSIGN(auto list, containers->List());
+  exec::Networks networks(cli.ctx().root);
+  XB_ASSIGN(auto nets, networks.List());
+  Pruned out;
+  for (const exec::NetworkInfo& n : nets) {
+    if (n.name == exec::kDefaultNetwork) continue;
+    if (until_unix != 0 && ParseTime(n.created) >= until_unix) continue;
+    bool used = std::any_of(list.begin(), list.end(),
+                            [&](const exec::ContainerRecord& r) { return r.net.mode == n.name; });
+    if (used) continue;
+    if (auto s = networks.Remove(n, {}); !s.ok()) {  // the others still go
+      cli.log().Warn("remove network " + n.name + ": " + s.error().ToString());
+      continue;
+    }
+    out.lines.push_back(n.name);
   }
   return out;
 }

@@ -22,6 +22,9 @@ core::Result<int64_t> ParsePruneFilters(const std::vector<std::string>& filters,
 
 // Stopped containers (created before `until_unix`, when not 0).
 core::Result<Pruned> PruneContainers(Cli& cli, int64_t until_unix);
+// User networks no container uses, running or stopped (a stopped one starts on its network
+// again), made before `until_unix` when not 0; never the default bridge. Lines: their names.
+core::Result<Pruned> PruneNetworks(Cli& cli, int64_t until_unix);
 // Dangling images, or with `all` every image no container was made from (created before
 // `until_unix`, when not 0). An image a running operation holds is skipped. The blobs nothing
 // references any more are collected; `reclaimed` is what the content store shrank by.

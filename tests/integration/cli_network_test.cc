@@ -244,6 +244,39 @@ TEST_F(NetworkTest, NoneHasOnlyLoopbackAndBridgeHasEth0) {
   EXPECT_TRUE(WaitReleased("bridge"));
 }
 
+// network prune (and system prune) take the user networks no container uses, running or
+// stopped; never the default bridge or a network a container is on; --filter until= spares the
+// newer ones.
+TEST_F(NetworkTest, PruneRemovesOnlyUnusedUserNetworks) {
+  for (const char* n : {"idle1", "idle2", "used", "stoppedon"}) ASSERT_EQ(Xb({"network", "create", n}).code, 0) << n;
+  ASSERT_FALSE(RunDetached({"--name", "onused", "--network", "used", "base:1", "/bin/busybox", "sleep", "1000"}).empty());
+  ASSERT_EQ(Xb({"run", "--name", "stopped", "--network", "stoppedon", "base:1", "sh", "-c", "true"}).code, 0);
+
+  ToolOut early = Xb({"network", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"});
+  ASSERT_EQ(early.code, 0) << early.err;
+  EXPECT_EQ(early.out, "");  // all made after the cut-off
+  ToolOut bad = Xb({"network", "prune", "-f", "--filter", "color=red"});
+  EXPECT_EQ(bad.code, 125);
+  EXPECT_NE(bad.err.find("color=red"), std::string::npos) << bad.err;
+
+  ToolOut pruned = Xb({"network", "prune", "-f"});
+  ASSERT_EQ(pruned.code, 0) << pruned.err;
+  EXPECT_EQ(pruned.out, "Deleted Networks:\nidle1\nidle2\n\n");
+  for (const char* gone : {"idle1", "idle2"}) EXPECT_FALSE(fs::exists(root_ + "/networks/" + gone)) << gone;
+  for (const char* kept : {"used", "stoppedon", "bridge"}) EXPECT_TRUE(fs::exists(root_ + "/networks/" + kept)) << kept;
+  ToolOut again = Xb({"start", "-a", "stopped"});
+  EXPECT_EQ(again.code, 0) << again.err;
+
+  // system prune removes the stopped container first, then its now unused network.
+  ToolOut sys = Xb({"system", "prune", "-f"});
+  ASSERT_EQ(sys.code, 0) << sys.err;
+  EXPECT_NE(sys.out.find("Deleted Networks:\nstoppedon\n"), std::string::npos) << sys.out;
+  EXPECT_FALSE(fs::exists(root_ + "/networks/stoppedon"));
+  EXPECT_TRUE(fs::exists(root_ + "/networks/used"));
+  ASSERT_EQ(Xb({"rm", "-f", "onused"}).code, 0);
+  EXPECT_EQ(Xb({"network", "prune", "-f"}).out, "Deleted Networks:\nused\n\n");
+}
+
 TEST_F(NetworkTest, BadInputIsNamedAndWritesNothing) {
   ToolOut net = Xb({"run", "--rm", "--network", "nosuchnet", "base:1", "true"});
   EXPECT_EQ(net.code, 125);
