@@ -13,9 +13,9 @@
 //                                 with the gateway address
 //   networks/<name>/ipam/         the host-local plugin's data: one file per address in use
 //   networks/<name>/hosts.lock    flock while its containers' hosts files are rewritten
-//   networks/<name>/outbound.*    its slirp4netns: pid, log and lock (outbound.h)
+//   networks/<name>/outbound.*    its slirp4netns: pid, log, lock, stopping, made (outbound.h)
 //   netns/<container id>          a running container's namespace (a bind mount), removed
-//                                 after CNI DEL
+//                                 before CNI DEL (which then only releases the address)
 #pragma once
 
 #include <map>

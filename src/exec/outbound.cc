@@ -36,6 +36,8 @@ constexpr auto kStopTimeout = std::chrono::seconds(5);
 
 std::string PidFile(const std::string& dir) { return core::JoinPath(dir, "outbound.pid"); }
 std::string LogFile(const std::string& dir) { return core::JoinPath(dir, "outbound.log"); }
+// The pid file of one stopped without waiting (Stop(kNoWait)) that may not be gone yet.
+std::string StoppingFile(const std::string& dir) { return core::JoinPath(dir, "outbound.stopping"); }
 // Which namespace has its forwarding and masquerade rule made (NamespaceIdentity).
 std::string MadeFile(const std::string& dir) { return core::JoinPath(dir, "outbound.made"); }
 
@@ -53,9 +55,6 @@ std::vector<std::string> Cmdline(int pid) {
   if (!text.ok() || text->empty()) return {};
   return core::Split(std::string_view(*text).substr(0, text->size() - 1), '\0');
 }
-
-// A stopped one not yet waited for (Stop(kNoWait)).
-std::string StoppingFile(const std::string& dir) { return core::JoinPath(dir, "outbound.stopping"); }
 
 // Whether `pid` is (still) a slirp4netns serving `netns` (pids are reused).
 bool Serves(int pid, const std::string& netns) {
@@ -92,7 +91,7 @@ Status MasqueradeOutOfTap(const std::string& netns) {
                                       "-o", "tap0", "-j", "MASQUERADE"};
     };
     XB_ASSIGN(core::RunResult present, core::RunProcess(rule("-C")));
-    if (present.success()) return core::Ok();  // a slirp4netns that was killed made it
+    if (present.success()) return core::Ok();  // made before, and outbound.made was lost
     auto added = core::RunChecked(rule("-A"));
     if (!added.ok()) return std::move(added).error();
     return core::Ok();
@@ -258,16 +257,16 @@ Status Outbound::Ensure(bool host_loopback) {
 
 Status Outbound::Stop(StopWait wait) {
   int pid = Pid();
-  if (wait == StopWait::kExit) {
-    XB_TRY(WaitStopping(dir_, netns_));
-    if (pid != 0) XB_TRY(Terminate(netns_, pid));
-  } else if (pid != 0) {
-    XB_TRY(WaitStopping(dir_, netns_));  // at most one left going
-    // Not synced: a pid means nothing after a reboot.
-    XB_TRY(core::WriteFileAtomic(StoppingFile(dir_), std::to_string(pid) + "\n", 0600,
-                                 core::Sync::kNone));
+  if (wait == StopWait::kExit || pid != 0) XB_TRY(WaitStopping(dir_, netns_));  // at most one going
+  if (pid != 0 && wait == StopWait::kNoWait) {
+    // Its pid file becomes the stopping one, for the next Ensure or Stop to wait on.
+    if (::rename(PidFile(dir_).c_str(), StoppingFile(dir_).c_str()) != 0) {
+      return core::SysError("rename " + PidFile(dir_));
+    }
     ::kill(pid, SIGTERM);
+    return core::Ok();
   }
+  if (pid != 0) XB_TRY(Terminate(netns_, pid));
   if (::unlink(PidFile(dir_).c_str()) != 0 && errno != ENOENT) return core::SysError("remove " + PidFile(dir_));
   return core::Ok();
 }

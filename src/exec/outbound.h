@@ -2,7 +2,7 @@
 // a container attaches and stopped when the last one leaves or the network is removed. It
 // gives the network's namespace a tap device (tap0, 10.0.2.100/24) with a default route to
 // 10.0.2.2; one iptables rule inside the network's namespace masquerades the containers'
-// traffic out of it (made with the namespace's first slirp4netns; not the bridge plugin's
+// traffic out of it (made before the namespace's first slirp4netns; not the bridge plugin's
 // ipMasq, which costs iptables runs on every container's CNI ADD and DEL). slirp4netns itself
 // runs in the host's namespace and opens ordinary sockets there, so the host gains no
 // interface, address, route or iptables rule.
@@ -25,6 +25,10 @@
 //                   is a slirp4netns whose arguments name this network's namespace
 //   outbound.log    its output, from its last start
 //   outbound.lock   flock around starting, stopping, and the CNI ADD that must not race a stop
+//   outbound.stopping  the pid file of one stopped without waiting (Stop(kNoWait)), renamed
+//                   from outbound.pid; the next Ensure or Stop waits for that process to exit
+//   outbound.made   which namespace has forwarding on and the masquerade rule: the boot id and
+//                   the namespace's nsfs inode; made again for any other namespace
 #pragma once
 
 #include <string>

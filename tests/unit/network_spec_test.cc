@@ -87,8 +87,7 @@ TEST(NetworkConfigTest, BridgeWithHostLocalUnderTheRoot) {
   core::Json c = networks.CniConfig(n);
   EXPECT_EQ(c["type"], "bridge");
   EXPECT_EQ(c["isGateway"], true);
-  // Not the plugin's ipMasq: one rule per network namespace masquerades out of tap0.
-  EXPECT_EQ(c["ipMasq"], false);  // one rule per namespace does it (outbound.h)
+  EXPECT_EQ(c["ipMasq"], false);  // one rule per network namespace does it (outbound.h)
   EXPECT_EQ(c["ipam"]["type"], "host-local");
   EXPECT_EQ(c["ipam"]["dataDir"], "/state/networks/appnet/ipam");
   EXPECT_EQ(c["ipam"]["ranges"][0][0]["subnet"], "10.77.0.0/24");
