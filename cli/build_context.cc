@@ -83,6 +83,9 @@ Result<frontend::DockerIgnore> IgnoreInContext(const std::string& context,
   return frontend::DockerIgnore();
 }
 
+// With no -f and no Dockerfile, BuildKit falls back to a lowercase one.
+constexpr const char* kLowerDockerfile = "dockerfile";
+
 Result<std::string> ReadStdinDockerfile() {
   return core::ReadFd(0, kMaxDockerfile).Context("read the Dockerfile from stdin");
 }
@@ -102,6 +105,10 @@ Result<BuildInput> FromOwnedDir(std::unique_ptr<solver::ops::ContextDir> dir,
   } else {
     std::string rel = file_flag.empty() ? "Dockerfile" : file_flag;
     auto text = ReadInContext(in.context_dir, rel, kMaxDockerfile);
+    if (file_flag.empty() && !text.ok() && text.error().sys_errno() == ENOENT) {
+      auto lower = ReadInContext(in.context_dir, kLowerDockerfile, kMaxDockerfile);
+      if (lower.ok()) rel = kLowerDockerfile, text = std::move(lower);
+    }
     if (!text.ok()) {
       if (text.error().sys_errno() == ENOENT) {
         return Error(Code::kNotFound,
@@ -126,6 +133,10 @@ Result<BuildInput> FromDirectory(const std::string& path, const std::string& fil
   if (ec) return Error(Code::kInvalidArgument, "context " + path + ": " + ec.message());
   while (in.context_dir.size() > 1 && in.context_dir.ends_with('/')) in.context_dir.pop_back();
   in.dockerfile_path = file_flag.empty() ? core::JoinPath(path, "Dockerfile") : file_flag;
+  if (file_flag.empty() && !core::Exists(in.dockerfile_path) &&
+      core::Exists(core::JoinPath(path, kLowerDockerfile))) {
+    in.dockerfile_path = core::JoinPath(path, kLowerDockerfile);
+  }
   if (in.dockerfile_path == "-") {
     XB_ASSIGN(in.dockerfile_text, ReadStdinDockerfile());
     in.dockerfile_name = "Dockerfile";

@@ -205,6 +205,9 @@ Result<Instruction> ToInstruction(const Node& n, std::string_view filename) {
       return Error(Code::kInvalidArgument, where + nested + " isn't allowed as an ONBUILD trigger");
     }
     std::string expr = n.next->original.empty() ? n.original : n.next->original;
+    // A trigger with heredocs keeps their bodies, so that the child parses it whole.
+    for (const Heredoc& d : n.heredocs) expr += "\n" + d.content + d.name;
+    for (const Heredoc& d : n.next->heredocs) expr += "\n" + d.content + d.name;
     inst.data = OnbuildCmd{expr};
   } else if (kw == "STOPSIGNAL") {
     XB_TRY(flags({}));

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/path.h"
 #include "core/strings.h"
+#include "core/units.h"
 #include "frontend/shell_lex.h"
 #include "frontend/source_url.h"
 
@@ -39,25 +40,12 @@ int TriggerSteps(const std::vector<std::string>& triggers) {
   return n;
 }
 
+// A HEALTHCHECK duration flag (Go's time.ParseDuration); unset is 0 (the default).
 Result<int64_t> ParseDurationNs(const std::string& text, const std::string& where) {
   if (text.empty()) return int64_t{0};
-  // Go durations: a sequence of <number><unit>, units ns us ms s m h.
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t j = i;
-    while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.')) ++j;
-    if (j == i) return Error(Code::kInvalidArgument, where + "invalid duration \"" + text + "\"");
-    double n = std::stod(text.substr(i, j - i));
-    size_t k = j;
-    while (k < text.size() && std::isalpha(static_cast<unsigned char>(text[k]))) ++k;
-    std::string unit = text.substr(j, k - j);
-    double mult = unit == "ns" ? 1 : unit == "us" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9 : unit == "m" ? 60e9 : unit == "h" ? 3600e9 : -1;
-    if (mult < 0) return Error(Code::kInvalidArgument, where + "invalid duration \"" + text + "\": unknown unit \"" + unit + "\"");
-    total += static_cast<int64_t>(n * mult);
-    i = k;
-  }
-  return total;
+  auto ns = core::ParseGoDuration(text);
+  if (!ns.ok()) return Error(Code::kInvalidArgument, where + ns.error().message());
+  return *ns;
 }
 
 }  // namespace
@@ -185,8 +173,15 @@ Status Lowerer::ComputeDeps() {
       std::string from;
       if (auto* c = std::get_if<CopyCmd>(&inst.data)) from = c->from;
       if (auto* r = std::get_if<RunCmd>(&inst.data)) {
-        for (auto& m : r->mounts)
-          if (std::string f = MountFrom(m); !f.empty()) from = f;
+        for (auto& m : r->mounts) {
+          std::string f = MountFrom(m);
+          if (f.find('$') != std::string::npos) {  // BuildKit's message, for every stage
+            return Error(Code::kInvalidArgument,
+                         Where(inst.range.start_line) + "RUN: --mount " + m +
+                             ": 'from' doesn't support variable expansion, define alias stage instead");
+          }
+          if (!f.empty()) from = f;
+        }
       }
       if (from.empty() || from.find('$') != std::string::npos) continue;
       if (IsNumber(from)) {
@@ -265,6 +260,7 @@ Status Lowerer::LowerStage(int i) {
     triggers = st.config.config.on_build;
     st.cmd_total += TriggerSteps(triggers);
   } else if (core::ToLower(base) == "scratch") {
+    st.config.config.working_dir = "/";  // BuildKit's emptyImage
     st.config.os = platform.os;
     st.config.architecture = platform.architecture;
     st.config.variant = platform.variant;
@@ -338,24 +334,29 @@ Status Lowerer::Apply(StageState& st, Step& step, const EnvCmd& c) {
 Status Lowerer::Apply(StageState& st, Step& step, const ArgCmd& c) {
   std::string hist;
   for (auto& d : c.args) {
-    std::optional<std::string> value;
+    std::optional<std::string> value, default_value;
+    if (d.default_value) {
+      XB_ASSIGN(default_value, Expand(*d.default_value, step.env, step.line, step.kw));
+    }
     if (auto it = opts_.build_args.find(d.name); it != opts_.build_args.end()) {
       value = it->second;
       used_build_args_.insert(d.name);
-    } else if (d.default_value) {
-      XB_ASSIGN(std::string v, Expand(*d.default_value, step.env, step.line, step.kw));
-      value = v;
+    } else if (default_value) {
+      value = default_value;
     } else if (auto mit = meta_args_.find(d.name); mit != meta_args_.end()) {
       value = mit->second;  // re-importing a global ARG
     } else if (auto pa = PlatformArgs(opts_.target_platform, opts_.build_platform); pa.count(d.name)) {
       value = pa[d.name];
+    } else if (d.name == "TARGETSTAGE") {
+      value = target_stage_name_;  // BuildKit's: the stage being built, "default" if unnamed
     }
-    st.declared_args.insert(d.name);
+    if (st.declared_args.insert(d.name).second) st.arg_order.push_back(d.name);
     if (value) {
       st.args[d.name] = *value;
       step.env.vars[d.name] = *value;
     }
-    hist += (hist.empty() ? "" : " ") + d.name + (value ? "=" + *value : "");
+    // The history shows the declared default, never a --build-arg's value (BuildKit's rule).
+    hist += (hist.empty() ? "" : " ") + d.name + (default_value ? "=" + *default_value : "");
   }
   AddHistory(st, "ARG " + hist, true);
   return core::Ok();
@@ -523,6 +524,8 @@ Result<LowerResult> Lowerer::Run() {
       if (!st.name.empty() && core::ToLower(st.name) == core::ToLower(opts_.target)) target = st.index;
     if (target < 0) return Error(Code::kNotFound, "target stage \"" + opts_.target + "\" could not be found");
   }
+  const std::string& name = df_.stages[static_cast<size_t>(target)].name;
+  target_stage_name_ = name.empty() ? "default" : name;
   XB_TRY(LowerStage(target));
   LowerResult res;
   res.target_stage = target;
@@ -533,7 +536,8 @@ Result<LowerResult> Lowerer::Run() {
   if (opts_.source_date_epoch) res.config.created = image::FormatTime(*opts_.source_date_epoch);
   res.warnings = warnings_;
   for (auto& [k, v] : opts_.build_args) {
-    if (!used_build_args_.count(k) && std::find(ProxyArgs().begin(), ProxyArgs().end(), k) == ProxyArgs().end()) {
+    if (!used_build_args_.count(k) && !k.starts_with("BUILDKIT_") &&
+        std::find(ProxyArgs().begin(), ProxyArgs().end(), k) == ProxyArgs().end()) {
       res.unused_build_args.push_back(k);
     }
   }
@@ -544,6 +548,7 @@ Result<LowerResult> Lowerer::Run() {
 
 namespace xbuild::frontend {
 
+// In pairs, upper case first (lower_run.cc reads them so).
 const std::vector<std::string>& ProxyArgs() {
   static const std::vector<std::string> kArgs = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
                                                  "FTP_PROXY",  "ftp_proxy",  "NO_PROXY",    "no_proxy",

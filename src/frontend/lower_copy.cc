@@ -119,7 +119,8 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
     sources.push_back(e);
   }
   std::string workdir = cc.working_dir.empty() ? "/" : cc.working_dir;
-  bool dest_dir = dest.ends_with("/") || dest == "." || dest.ends_with("/.");
+  // An empty destination (`COPY f $unset`) is the working directory, as ".".
+  bool dest_dir = dest.empty() || dest.ends_with("/") || dest == "." || dest.ends_with("/.");
   if (sources.size() > 1 && !dest_dir) {
     return Error(Code::kInvalidArgument, step.where + "When using " + step.kw + " with more than one source file, the destination must be a directory and end with a /");
   }
@@ -170,7 +171,7 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
       mk.path = dest_dir ? abs_dest + hd->name : abs_dest;
       mk.data = hd->content;
       if (hd->expand) {
-        XB_ASSIGN(mk.data, Expand(hd->content, step.env, step.line, step.kw));
+        XB_ASSIGN(mk.data, ExpandHeredoc(hd->content, step.env, step.line, step.kw));
       }
       mk.chown = chown;
       if (!c.chmod.empty() && std::all_of(c.chmod.begin(), c.chmod.end(), [](char ch) { return ch >= '0' && ch <= '7'; })) {
@@ -191,6 +192,9 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
     cp.chown = chown;
     cp.chmod = c.chmod;
     cp.exclude_patterns = c.excludes;
+    // As dockerfile2llb: a wildcard may match nothing (`COPY foo nomatch* /`); the FileOp fails
+    // only when no source of the COPY matched anything.
+    cp.allow_empty_wildcard = true;
     // A remote archive is not unpacked (BuildKit's rule), only a context one.
     cp.attempt_unpack = c.is_add && c.unpack.value_or(true) && c.from.empty() && !is_url(s);
     cp.timestamp = opts_.source_date_epoch;

@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "core/path.h"
 #include "core/strings.h"
+#include "core/units.h"
 #include "frontend/lowerer.h"
 
 namespace xbuild::frontend::lowering {
@@ -44,7 +45,11 @@ Result<solver::Mount> ParseRunMount(const std::string& spec, const std::string& 
       else if (v == "locked") m.sharing = solver::CacheSharing::kLocked;
       else return Error(Code::kInvalidArgument, where + "invalid cache sharing \"" + v + "\"");
     } else if (k == "required") m.optional = !(v.empty() || v == "true");
-    else if (k == "size") m.tmpfs_size = std::atoll(v.c_str());
+    else if (k == "size") {  // go-units RAMInBytes, as BuildKit: "128m" = 128 MiB
+      auto size = core::ParseByteSize(v);
+      if (!size.ok()) return Error(Code::kInvalidArgument, where + "--mount size: " + size.error().message());
+      m.tmpfs_size = *size;
+    }
     else if (k == "uid") m.uid = static_cast<uint32_t>(std::atoi(v.c_str()));
     else if (k == "gid") m.gid = static_cast<uint32_t>(std::atoi(v.c_str()));
     else if (k == "mode") m.mode = static_cast<uint32_t>(std::strtoul(v.c_str(), nullptr, 8));
@@ -81,6 +86,7 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
   image::ContainerConfig& cc = st.config.config;
   solver::ExecOp op;
   std::vector<std::string> shell = cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
+  std::optional<Output> script_file;  // a `#!` heredoc's script
   if (c.cmd.exec_form) {
     op.args = c.cmd.args;
   } else {
@@ -88,7 +94,20 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
     std::string trimmed = script;
     trimmed.erase(0, trimmed.find_first_not_of(" \t"));
     bool only_heredoc = !c.heredocs.empty() && trimmed.starts_with("<<") && trimmed.find(' ') == std::string::npos;
-    if (only_heredoc) {
+    if (only_heredoc && c.heredocs[0].content.starts_with("#!")) {
+      // A script with its own interpreter (`#!/bin/awk -f`), as dockerfile2llb runs it: the
+      // body as an executable file on a read-only mount at /dev/pipes/, run by the shell.
+      solver::FileOp fop;
+      solver::MkfileAction mk;
+      mk.path = "/" + c.heredocs[0].name;
+      mk.mode = 0755;
+      mk.data = c.heredocs[0].content;
+      fop.actions.push_back({-1, mk});
+      solver::VertexMeta file_meta;
+      file_meta.description = "[internal] heredoc script " + c.heredocs[0].name;
+      script_file = solver::MakeVertex(fop, {}, file_meta);
+      script = "/dev/pipes/" + c.heredocs[0].name;
+    } else if (only_heredoc) {
       script = c.heredocs[0].content;
     } else {
       for (auto& h : c.heredocs) script += "\n" + h.content + h.name;
@@ -100,8 +119,23 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
   // RUN but are not kept in the image).
   std::map<std::string, std::string> vars;
   for (auto& [k, v] : st.args) vars[k] = v;
-  for (auto& p : ProxyArgs()) {
-    if (auto it = opts_.build_args.find(p); it != opts_.build_args.end()) vars[p] = it->second, used_build_args_.insert(p);
+  // The proxy args need no ARG and reach the step in both spellings, outside its config,
+  // history and digest (op.proxy_env); one the stage declares is an ordinary ARG too.
+  const auto& proxy_names = ProxyArgs();  // pairs: "HTTP_PROXY", "http_proxy", ...
+  for (size_t i = 0; i + 1 < proxy_names.size(); i += 2) {
+    auto upper = opts_.build_args.find(proxy_names[i]);
+    auto lower = opts_.build_args.find(proxy_names[i + 1]);
+    bool has_upper = upper != opts_.build_args.end(), has_lower = lower != opts_.build_args.end();
+    if (!has_upper && !has_lower) continue;
+    if (has_upper) used_build_args_.insert(upper->first);
+    if (has_lower) used_build_args_.insert(lower->first);
+    // Each spelling keeps its own value; the one not given takes the other's.
+    op.proxy_env.push_back(proxy_names[i] + "=" + (has_upper ? upper : lower)->second);
+    op.proxy_env.push_back(proxy_names[i + 1] + "=" + (has_lower ? lower : upper)->second);
+  }
+  if (auto it = opts_.build_args.find("BUILDKIT_SANDBOX_HOSTNAME"); it != opts_.build_args.end()) {
+    used_build_args_.insert(it->first);
+    op.hostname = it->second;
   }
   for (auto& e : cc.env) {
     auto eq = e.find('=');
@@ -116,6 +150,15 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
   root.output = 0;
   op.mounts.push_back(root);
   std::vector<Output> inputs{st.fs};
+  if (script_file) {
+    solver::Mount sm;
+    sm.input = static_cast<int>(inputs.size());
+    sm.selector = "/";
+    sm.dest = "/dev/pipes";
+    sm.readonly = true;
+    op.mounts.push_back(sm);
+    inputs.push_back(*script_file);
+  }
   for (auto& spec : c.mounts) {
     XB_ASSIGN(std::string expanded, Expand(spec, step.env, step.line, step.kw));
     XB_ASSIGN(solver::Mount m, ParseRunMount(expanded, step.where));
@@ -156,14 +199,19 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
   }
   op.devices = c.devices;
   st.fs = solver::MakeVertex(op, inputs, step.meta);
-  // History as Docker writes it, with the build args the step saw: "|1 A=b /bin/sh -c ...".
+  // History as BuildKit writes it (runCommandString): the stage's ARGs once each, in the order
+  // first declared, with their last value (the environment's when an ENV overrides one), then
+  // the command; exec form as its words joined: "|2 A=b C= /bin/sh -c make".
   std::string prefix;
-  if (!st.args.empty()) {
-    prefix = "|" + std::to_string(st.args.size());
-    for (auto& [k, v] : st.args) prefix += " " + k + "=" + v;
+  if (!st.arg_order.empty()) {
+    prefix = "|" + std::to_string(st.arg_order.size());
+    for (auto& k : st.arg_order) {
+      auto v = step.env.Get(k);
+      prefix += " " + k + "=" + v.value_or("");
+    }
     prefix += " ";
   }
-  std::string body = c.cmd.exec_form ? core::Json(c.cmd.args).dump() : JoinArgs(op.args);
+  std::string body = JoinArgs(op.args);
   AddHistory(st, HistoryFor(step.inst, prefix + body), false);
   return core::Ok();
 }

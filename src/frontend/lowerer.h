@@ -39,6 +39,7 @@ struct StageState {
   image::ImageConfig config;
   std::map<std::string, std::string> args;    // ARGs declared in this stage, with values
   std::set<std::string> declared_args;
+  std::vector<std::string> arg_order;         // ARG names in the order first declared (history)
   bool cmd_set = false;                       // CMD set in this stage (ENTRYPOINT keeps it)
   std::vector<int> deps;
   // Progress names, "[build 2/5] RUN make": the stage's steps that make a vertex, counted.
@@ -86,6 +87,17 @@ class Lowerer {
     if (!r.ok()) return Error(Code::kInvalidArgument, Where(line) + kw + ": " + r.error().message());
     for (auto& u : r->unmatched) Undefined(u, line);
     return r->words;
+  }
+  // A COPY/ADD heredoc's body, as dockerfile2llb expands it: quotes are plain characters
+  // (`'${name}'` expands), the escape character is always `\` (whatever `# escape=` says),
+  // and it drops itself before the next character (`\$` is `$`, `\\` is `\`).
+  Result<std::string> ExpandHeredoc(const std::string& body, const VarEnv& env, int line, const std::string& kw) {
+    ShellLex lex('\\');
+    lex.set_skip_process_quotes(true);
+    auto r = lex.ProcessWord(body, env);
+    if (!r.ok()) return Error(Code::kInvalidArgument, Where(line) + kw + ": " + r.error().message());
+    for (auto& u : r->unmatched) Undefined(u, line);
+    return r->result;
   }
   void Undefined(const std::string& name, int line) {
     if (!in_stage_ || known_names_.count(name)) return;
@@ -141,6 +153,7 @@ class Lowerer {
   bool in_stage_ = false;
   bool in_trigger_ = false;            // dispatching a base image's ONBUILD trigger
   std::set<std::string> known_names_;  // names defined in the current scope (for UndefinedVar)
+  std::string target_stage_name_;      // TARGETSTAGE
   bool single_state_ = false;          // one stage and no other image: names carry no stage
 };
 

@@ -106,6 +106,7 @@ Json OpToJson(const Op& op) {
                            {"security", static_cast<int>(o.security)},
                            {"extra_hosts", o.extra_hosts},
                            {"devices", o.devices}};
+          if (!o.hostname.empty()) j["exec"]["hostname"] = o.hostname;  // only when set
         } else if constexpr (std::is_same_v<T, FileOp>) {
           Json actions = Json::array();
           for (auto& a : o.actions) actions.push_back(ActionJson(a));

@@ -65,6 +65,10 @@ struct ExecOp {
   SecurityMode security = SecurityMode::kSandbox;
   std::vector<std::string> extra_hosts;
   std::vector<std::string> devices;  // CDI names (RUN --device)
+  std::string hostname;              // BUILDKIT_SANDBOX_HOSTNAME; empty: the sandbox's default
+  // HTTP_PROXY=... and the other proxy build args, in both spellings. Not in the digest: as in
+  // BuildKit, a proxy changes how a step reaches the network, not what it makes.
+  std::vector<std::string> proxy_env;
 };
 
 struct ChownOpt {

@@ -88,7 +88,7 @@ class Copier {
   Copier(const CopyAction& a, const CopyRoots& roots, std::optional<Owner> owner)
       : a_(a), roots_(roots), owner_(owner) {}
 
-  Status Run() {
+  Result<size_t> Run() {
     if (a_.src.find("://") != std::string::npos) {
       // ADD <url>: the frontend lowers it to an http or git source; this op reads only trees.
       return Error(Code::kInvalidArgument, "a URL source must be fetched by its own source op");
@@ -102,7 +102,7 @@ class Copier {
     dest_is_dir_ = a_.dest.ends_with('/') || dest_ == "/";
     XB_ASSIGN(std::vector<Source> sources, Sources());
     for (const Source& s : sources) XB_TRY(CopySource(s));
-    return core::Ok();
+    return sources.size();
   }
 
  private:
@@ -213,11 +213,9 @@ class Copier {
     for (const WildcardMatch& m : matches) {
       if (!Excluded(m.rel, m.is_dir)) out.push_back({m.path, ""});
     }
-    if (out.size() > 1 && !dest_is_dir_) {
-      return Error(Code::kInvalidArgument,
-                   Quote(clean) + " matches " + std::to_string(out.size()) +
-                       " files: the destination must be a directory and end with a /");
-    }
+    // Several matches: the destination is a directory, named so or not (BuildKit copies each
+    // match into it; each archive of `ADD *.tar /dest` is extracted there).
+    if (out.size() > 1) dest_is_dir_ = true;
     return out;
   }
 
@@ -466,7 +464,7 @@ void CopyXattrs(int from, int to) {
   }
 }
 
-Status RunCopy(const CopyAction& a, const CopyRoots& roots, std::optional<Owner> owner) {
+Result<size_t> RunCopy(const CopyAction& a, const CopyRoots& roots, std::optional<Owner> owner) {
   Copier c(a, roots, owner);
   return c.Run();
 }

@@ -48,8 +48,14 @@ class Runner {
       XB_ASSIGN_CTX(src, OpenRoot(in.root), "source tree");
     }
     XB_ASSIGN(std::optional<Owner> owner, ResolveOwner(a.chown));
-    return RunCopy(a, CopyRoots{src.valid() ? src.get() : -1, in.reset_owner, target_}, owner);
+    XB_ASSIGN(size_t copied,
+              RunCopy(a, CopyRoots{src.valid() ? src.get() : -1, in.reset_owner, target_}, owner));
+    copied_ += copied;
+    return core::Ok();
   }
+
+  // Every source of the op's copies was a wildcard that matched nothing.
+  bool CopiedNothing() const { return copied_ == 0; }
 
   // WORKDIR: as BuildKit, an existing directory is left as it is; the directories made get
   // the mode and owner.
@@ -150,6 +156,7 @@ class Runner {
 
   const FileOpEnv& env_;
   int target_;
+  size_t copied_ = 0;  // sources copied by the op's copy actions
 };
 
 std::string Describe(const FileAction& action) {
@@ -176,9 +183,20 @@ std::string Describe(const FileAction& action) {
 Status ApplyFileOp(const FileOp& op, const FileOpEnv& env) {
   XB_ASSIGN_CTX(UniqueFd target, OpenRoot(env.target), "file op target");
   Runner runner(env, target.get());
+  bool only_copies = !op.actions.empty();
+  std::string patterns;
   for (const FileActionStep& step : op.actions) {
     Status s = std::visit([&](const auto& a) { return runner.Apply(a); }, step.action);
     if (!s.ok()) return std::move(s).Context(Describe(step.action));
+    if (auto* c = std::get_if<CopyAction>(&step.action)) {
+      patterns += (patterns.empty() ? "" : ", ") + Quote(c->src);
+    } else {
+      only_copies = false;
+    }
+  }
+  // `COPY foo nomatch* /` copies foo; a COPY none of whose sources matches anything fails.
+  if (only_copies && runner.CopiedNothing()) {
+    return Error(Code::kNotFound, "no source files were specified: nothing matches " + patterns);
   }
   return core::Ok();
 }

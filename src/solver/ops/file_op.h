@@ -11,9 +11,11 @@
 // COPY/ADD follow Docker's documented rules (BuildKit's behaviour where the two differ):
 //  - `src` may hold wildcards (`*`, `?`, `[...]`, `\` escapes; per path component, like Go's
 //    filepath.Match); no match is an error naming the pattern unless allow_empty_wildcard.
+//    An op made only of copies fails when none of them copied anything, allow_empty_wildcard
+//    or not: `COPY foo nomatch* /` copies foo, `COPY nomatch* none* /` is an error.
 //  - A directory source copies its contents, not itself; a file keeps its name in a dest
 //    ending with "/" (or an existing directory) and otherwise becomes `dest`. A wildcard
-//    matching several entries needs a dest ending with "/".
+//    matching several entries makes dest a directory, named so or not.
 //  - Missing parents of dest are created 0755, owned by the --chown owner or else root.
 //  - Entries keep their mode, mtime (clamped down to `timestamp` when set) and xattrs (best
 //    effort); symlinks inside a copied tree are copied as symlinks; hardlinks stay hardlinked.

@@ -246,6 +246,13 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
     req.sandbox.rootfs = mount;
     req.sandbox.network = op.network == NetworkMode::kNone ? exec::Network::kNone : exec::Network::kHost;
     req.sandbox.extra_hosts = op.extra_hosts;
+    req.process.env.insert(req.process.env.end(), op.proxy_env.begin(), op.proxy_env.end());
+    if (!op.hostname.empty()) {
+      req.sandbox.hostname = op.hostname;
+      if (std::none_of(op.env.begin(), op.env.end(), [](const std::string& e) { return e.starts_with("HOSTNAME="); })) {
+        req.process.env.push_back("HOSTNAME=" + op.hostname);
+      }
+    }
     req.sandbox.security = op.security == SecurityMode::kInsecure ? exec::Security::kInsecure : exec::Security::kSandbox;
     if (opts_.output) req.output = [&](int stream, std::string_view data) { opts_.output(v, stream, data); };
     req.cancel = cancel.flag();
