@@ -167,7 +167,14 @@ Result<ExecUser> ResolveUser(int rootfs_fd, std::string_view user) {
   std::string_view group_arg = colon == std::string_view::npos ? "" : user.substr(colon + 1);
   ExecUser out;
   XB_ASSIGN(std::string name, ResolveUid(rootfs_fd, user_arg, out));
-  return ResolveGroups(rootfs_fd, group_arg, name, std::move(out));
+  XB_ASSIGN(out, ResolveGroups(rootfs_fd, group_arg, name, std::move(out)));
+  // The primary group leads the process's group list, as containerd, runc and Docker set it
+  // since CVE-2023-25173 (root in busybox: groups=0(root),10(wheel)).
+  std::vector<uint32_t> gids{out.gid};
+  for (uint32_t g : out.additional_gids)
+    if (g != out.gid) gids.push_back(g);
+  out.additional_gids = std::move(gids);
+  return out;
 }
 
 }  // namespace xbuild::exec

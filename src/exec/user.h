@@ -7,8 +7,9 @@
 //   "x:group"     the primary group is the group file's entry by name, or the number as is
 //   "x:gid"
 //
-// Without an explicit group, the additional gids are those of the groups whose member list
-// names the user. /etc/passwd and /etc/group are read inside the rootfs only: symlinks are
+// The additional gids start with the primary gid (containerd's and runc's rule since
+// CVE-2023-25173); without an explicit group, the groups whose member list names the user
+// follow it. /etc/passwd and /etc/group are read inside the rootfs only: symlinks are
 // resolved as if the rootfs were "/", so a hostile image cannot make xbuild read the host's.
 // A missing file reads as empty.
 #pragma once

@@ -72,7 +72,7 @@ TEST_F(ExecUserTest, EmptyIsRootWithPasswdEntry) {
   EXPECT_EQ(u.uid, 0u);
   EXPECT_EQ(u.gid, 0u);
   EXPECT_EQ(u.home, "/root");
-  EXPECT_EQ(u.additional_gids, std::vector<uint32_t>({10})) << "root is listed in wheel";
+  EXPECT_EQ(u.additional_gids, std::vector<uint32_t>({0, 10})) << "root's own group, then wheel (it lists root)";
 }
 
 TEST_F(ExecUserTest, NameAndUidFindTheSameEntry) {
@@ -81,14 +81,14 @@ TEST_F(ExecUserTest, NameAndUidFindTheSameEntry) {
     EXPECT_EQ(u.uid, 1000u) << spec;
     EXPECT_EQ(u.gid, 1000u) << spec;
     EXPECT_EQ(u.home, "/home/app") << "first passwd match wins: " << spec;
-    EXPECT_EQ(u.additional_gids, std::vector<uint32_t>({50, 2000})) << spec;
+    EXPECT_EQ(u.additional_gids, std::vector<uint32_t>({1000, 50, 2000})) << spec;
   }
 }
 
 TEST_F(ExecUserTest, ExplicitGroupByNameOrNumberHasNoSupplementaryGroups) {
   ExecUser named = Resolve("app:staff");
   EXPECT_EQ(named.gid, 50u);
-  EXPECT_TRUE(named.additional_gids.empty());
+  EXPECT_EQ(named.additional_gids, std::vector<uint32_t>({50})) << "the primary group only";
   ExecUser numeric = Resolve("app:4343");
   EXPECT_EQ(numeric.uid, 1000u);
   EXPECT_EQ(numeric.gid, 4343u);
@@ -101,7 +101,7 @@ TEST_F(ExecUserTest, UnknownNumericIdsAreUsedAsTheyAre) {
   EXPECT_EQ(u.uid, 4242u);
   EXPECT_EQ(u.gid, 4343u);
   EXPECT_EQ(u.home, "/");
-  EXPECT_TRUE(u.additional_gids.empty());
+  EXPECT_EQ(u.additional_gids, std::vector<uint32_t>({4343}));
 }
 
 TEST_F(ExecUserTest, UnknownNamesGiveDockersErrors) {
