@@ -148,12 +148,6 @@ core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string
 }
 
 int ExecuteBuild(Cli& cli, BuildRequest req) {
-  if (!req.lower.target_platform.os.empty() && (req.lower.target_platform.os != image::HostPlatform().os ||
-                                                req.lower.target_platform.architecture != image::HostPlatform().architecture)) {
-    return cli.Fail(core::Error(core::Code::kInvalidArgument,
-                                "build: platform " + req.lower.target_platform.String() + " cannot run on this " +
-                                    image::HostPlatform().String() + " machine"));
-  }
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) {
     auto r = image::ParseReference(t);

@@ -142,6 +142,11 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
     if (eq != std::string::npos) vars[e.substr(0, eq)] = e.substr(eq + 1);
   }
   for (auto& [k, v] : vars) op.env.push_back(k + "=" + v);
+  const image::Platform& platform = stage_platforms_[static_cast<size_t>(st.index)];
+  if (platform.os != opts_.build_platform.os || platform.architecture != opts_.build_platform.architecture ||
+      platform.variant != opts_.build_platform.variant) {
+    op.platform = platform.String();
+  }
   op.cwd = cc.working_dir.empty() ? "/" : cc.working_dir;
   op.user = cc.user;
   solver::Mount root;

@@ -107,6 +107,7 @@ Json OpToJson(const Op& op) {
                            {"extra_hosts", o.extra_hosts},
                            {"devices", o.devices}};
           if (!o.hostname.empty()) j["exec"]["hostname"] = o.hostname;  // only when set
+          if (!o.platform.empty()) j["exec"]["platform"] = o.platform;
         } else if constexpr (std::is_same_v<T, FileOp>) {
           Json actions = Json::array();
           for (auto& a : o.actions) actions.push_back(ActionJson(a));

@@ -66,6 +66,9 @@ struct ExecOp {
   std::vector<std::string> extra_hosts;
   std::vector<std::string> devices;  // CDI names (RUN --device)
   std::string hostname;              // BUILDKIT_SANDBOX_HOSTNAME; empty: the sandbox's default
+  // The platform the step runs for, when it is not the build platform ("linux/arm64"); empty:
+  // the machine's own. A runner refuses one its machine cannot execute.
+  std::string platform;
   // HTTP_PROXY=... and the other proxy build args, in both spellings. Not in the digest: as in
   // BuildKit, a proxy changes how a step reaches the network, not what it makes.
   std::vector<std::string> proxy_env;

@@ -14,6 +14,7 @@
 #include "exec/sandbox.h"
 #include "exec/user.h"
 #include "frontend/dockerignore.h"
+#include "image/manifest.h"
 #include "solver/ops/file_op.h"
 
 namespace xbuild::solver::ops {
@@ -228,6 +229,15 @@ Result<VertexResult> BuildRunner::RunRemote(const Vertex& v, const SourceOp& src
 Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
                                           const CancelToken& cancel) {
   if (op.mounts.empty() || op.mounts[0].dest != "/") return Error(Code::kInvalidArgument, "RUN without a root filesystem");
+  if (!op.platform.empty()) {
+    image::Platform host = image::HostPlatform();
+    XB_ASSIGN(image::Platform want, image::ParsePlatform(op.platform));
+    if (want.os != host.os || want.architecture != host.architecture) {
+      return Error(Code::kFailedPrecondition,
+                   "a RUN step for " + op.platform + " cannot run on this " + host.String() +
+                       " machine (emulated RUN steps are not supported yet; COPY, ADD and FROM are)");
+    }
+  }
   XB_ASSIGN(std::unique_ptr<RunMounts> extra, RunMounts::Prepare(store_, snaps_, op, inputs, opts_.mount_sources));
   // RUN --device (exec/cdi.h): resolved before anything runs; the names are in the cache key.
   XB_ASSIGN(exec::CdiEdits cdi, exec::ResolveRunDevices(opts_.cdi_spec_dirs, op.devices));
