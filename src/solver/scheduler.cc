@@ -40,74 +40,42 @@ struct Node {
   std::unique_ptr<std::mutex> realize_mu = std::make_unique<std::mutex>();  // guards realizing result
 };
 
-}  // namespace
-
-Result<std::optional<VertexResult>> MemoryResultCache::Lookup(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto it = results_.find(key);
-  if (it == results_.end()) return std::optional<VertexResult>();
-  return std::optional<VertexResult>(it->second);
-}
-
-Status MemoryResultCache::Store(const std::string& key, const VertexResult& result) {
-  std::lock_guard<std::mutex> l(mu_);
-  results_[key] = result;
-  return core::Ok();
-}
-
-Result<std::unique_ptr<ResultCache::KeyLock>> MemoryResultCache::Lock(const std::string& key) {
-  std::shared_ptr<std::mutex> mu;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto& slot = locks_[key];
-    if (!slot) slot = std::make_shared<std::mutex>();
-    mu = slot;
-  }
-  return std::unique_ptr<KeyLock>(new MemoryKeyLock(std::move(mu)));
-}
-
-std::string CacheKey(const Vertex& v, const std::vector<std::string>& input_keys, const std::string& content_key) {
-  std::string material = "xbuild-cache-v1\n" + v.digest.String() + "\n";
-  for (const auto& k : input_keys) material += "input " + k + "\n";
-  material += "content " + content_key + "\n";
-  return core::Digest::Of(material).String();
-}
-
-Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
-  if (def.root.scratch()) return Ref{};
-  std::vector<Node> nodes(def.vertices.size());
-  // By digest, not by pointer: Flatten keeps one of several equal vertices (two stages FROM the
-  // same image), and the inputs of the others still point at the copies it dropped.
-  std::map<core::Digest, size_t> index;
-  for (size_t i = 0; i < def.vertices.size(); ++i) {
-    nodes[i].vertex = def.vertices[i].get();
-    nodes[i].kind = std::string(OpKind(def.vertices[i]->op));
-    index[def.vertices[i]->digest] = i;
-  }
-  auto input_node = [&](const Output& o) -> size_t {
+// The vertices of one solve, by position, and where each input comes from.
+struct Graph {
+  std::vector<Node> nodes;
+  std::map<core::Digest, size_t> index;  // by digest (see BuildGraph)
+  size_t InputNode(const Output& o) const {
     if (o.scratch()) return kNone;
     auto it = index.find(o.vertex->digest);
     return it == index.end() ? kNone : it->second;
-  };
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    for (const auto& in : nodes[i].vertex->inputs) {
-      size_t j = input_node(in);
+  }
+};
+
+// Nodes with their dependents and waiting counts. By digest, not by pointer: Flatten keeps one
+// of several equal vertices (two stages FROM the same image), and the inputs of the others
+// still point at the copies it dropped.
+Result<Graph> BuildGraph(const Definition& def) {
+  Graph g;
+  g.nodes.resize(def.vertices.size());
+  for (size_t i = 0; i < def.vertices.size(); ++i) {
+    g.nodes[i].vertex = def.vertices[i].get();
+    g.nodes[i].kind = std::string(OpKind(def.vertices[i]->op));
+    g.index[def.vertices[i]->digest] = i;
+  }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (const auto& in : g.nodes[i].vertex->inputs) {
       if (in.scratch()) continue;
+      size_t j = g.InputNode(in);
       if (j == kNone) return Error(Code::kInternal, "definition: an input is not among its vertices");
-      nodes[j].dependents.push_back(i);
-      ++nodes[i].waiting;
+      g.nodes[j].dependents.push_back(i);
+      ++g.nodes[i].waiting;
     }
   }
-  size_t root = input_node(def.root);
-  if (root == kNone) return Error(Code::kInternal, "definition: the root is not among its vertices");
+  return g;
+}
 
-  auto emit_for = [&](const Node& n, VertexState s, std::chrono::steady_clock::duration d = {}, std::string err = "") {
-    if (opts_.on_event) opts_.on_event(SolveEvent{n.vertex, s, d, n.key, std::move(err)});
-  };
-
-  // Phase 1: every vertex's cache key before anything runs (keys depend on definitions, input
-  // keys and content keys, never on results): sources' content keys (context checksums, image
-  // digests) in parallel, then the rest in topological order.
+// The nodes in topological order; a cycle is an error.
+Result<std::vector<size_t>> TopoOrder(const std::vector<Node>& nodes) {
   std::vector<size_t> topo;
   {
     std::vector<int> waiting(nodes.size());
@@ -126,6 +94,15 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
     }
     if (topo.size() != nodes.size()) return Error(Code::kInternal, "definition: the graph has a cycle");
   }
+  return topo;
+}
+
+// Phase 1: every vertex's cache key before anything runs (keys depend on definitions, input
+// keys and content keys, never on results): sources' content keys (context checksums, image
+// digests) in parallel, then the rest in topological order.
+Status ComputeKeys(Graph& g, const std::vector<size_t>& topo, OpRunner& runner_) {
+  std::vector<Node>& nodes = g.nodes;
+  auto input_node = [&](const Output& o) { return g.InputNode(o); };
   {
     std::vector<size_t> sources;
     for (size_t i = 0; i < nodes.size(); ++i) {
@@ -161,57 +138,129 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
     }
     n.key = CacheKey(*n.vertex, input_keys, n.content);
   }
-  // Phase 2: what the root needs. A needed vertex found in the cache needs none of its inputs,
-  // so a cached step that only feeds other cached steps is never run, loaded or downloaded.
-  {
-    std::vector<size_t> stack = {root};
-    nodes[root].needed = true;
-    while (!stack.empty()) {
-      size_t i = stack.back();
-      stack.pop_back();
-      Node& n = nodes[i];
-      if (!opts_.no_cache && !n.vertex->meta.ignore_cache) {
-        XB_ASSIGN(auto hit, cache_.Lookup(n.key));
-        if (hit) {
-          n.result = std::move(*hit);
-          n.prehit = true;
-          continue;
-        }
-      }
-      for (const auto& in : n.vertex->inputs) {
-        if (in.scratch()) continue;
-        size_t j = input_node(in);
-        if (!nodes[j].needed) {
-          nodes[j].needed = true;
-          stack.push_back(j);
-        }
-      }
-    }
-    // What is not needed but cached is still reported CACHED (as BuildKit shows a warm build);
-    // what is neither is not shown.
-    if (!opts_.no_cache) {
-      for (size_t i : topo) {
-        Node& n = nodes[i];
-        if (n.needed || n.vertex->meta.ignore_cache) continue;
-        XB_ASSIGN(auto hit, cache_.Lookup(n.key));
-        if (hit) emit_for(n, VertexState::kCached);
+  return core::Ok();
+}
+
+// Phase 2: what the root needs. A needed vertex found in the cache needs none of its inputs,
+// so a cached step that only feeds other cached steps is never run, loaded or downloaded.
+// Afterwards only needed vertices wait for (and are dependents of) their inputs.
+Status MarkNeeded(Graph& g, size_t root, const std::vector<size_t>& topo, ResultCache& cache_,
+                  const SolveOptions& opts_) {
+  std::vector<Node>& nodes = g.nodes;
+  auto input_node = [&](const Output& o) { return g.InputNode(o); };
+  auto emit_for = [&](const Node& n, VertexState st) {
+    if (opts_.on_event) opts_.on_event(SolveEvent{n.vertex, st, {}, n.key, ""});
+  };
+  std::vector<size_t> stack = {root};
+  nodes[root].needed = true;
+  while (!stack.empty()) {
+    size_t i = stack.back();
+    stack.pop_back();
+    Node& n = nodes[i];
+    if (!opts_.no_cache && !n.vertex->meta.ignore_cache) {
+      XB_ASSIGN(auto hit, cache_.Lookup(n.key));
+      if (hit) {
+        n.result = std::move(*hit);
+        n.prehit = true;
+        continue;
       }
     }
-    // Only needed vertices are scheduled: a hit waits for nothing; others wait for their inputs.
-    for (auto& n : nodes) {
-      n.waiting = 0;
-      n.dependents.clear();
-    }
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (!nodes[i].needed || nodes[i].prehit) continue;
-      for (const auto& in : nodes[i].vertex->inputs) {
-        if (in.scratch()) continue;
-        size_t j = input_node(in);
-        nodes[j].dependents.push_back(i);
-        ++nodes[i].waiting;
+    for (const auto& in : n.vertex->inputs) {
+      if (in.scratch()) continue;
+      size_t j = input_node(in);
+      if (!nodes[j].needed) {
+        nodes[j].needed = true;
+        stack.push_back(j);
       }
     }
   }
+  // What is not needed but cached is still reported CACHED (as BuildKit shows a warm build);
+  // what is neither is not shown.
+  if (!opts_.no_cache) {
+    for (size_t i : topo) {
+      Node& n = nodes[i];
+      if (n.needed || n.vertex->meta.ignore_cache) continue;
+      XB_ASSIGN(auto hit, cache_.Lookup(n.key));
+      if (hit) emit_for(n, VertexState::kCached);
+    }
+  }
+  // Only needed vertices are scheduled: a hit waits for nothing; others wait for their inputs.
+  for (auto& n : nodes) {
+    n.waiting = 0;
+    n.dependents.clear();
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!nodes[i].needed || nodes[i].prehit) continue;
+    for (const auto& in : nodes[i].vertex->inputs) {
+      if (in.scratch()) continue;
+      size_t j = input_node(in);
+      nodes[j].dependents.push_back(i);
+      ++nodes[i].waiting;
+    }
+  }
+  return core::Ok();
+}
+
+// Per-kind concurrency: the option, else kDefaultConcurrency; at least 1.
+int KindLimit(const SolveOptions& opts, const std::string& kind) {
+  auto it = opts.concurrency.find(kind);
+  return std::max(1, it == opts.concurrency.end() ? kDefaultConcurrency : it->second);
+}
+
+}  // namespace
+
+Result<std::optional<VertexResult>> MemoryResultCache::Lookup(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = results_.find(key);
+  if (it == results_.end()) return std::optional<VertexResult>();
+  return std::optional<VertexResult>(it->second);
+}
+
+Status MemoryResultCache::Store(const std::string& key, const VertexResult& result) {
+  std::lock_guard<std::mutex> l(mu_);
+  results_[key] = result;
+  return core::Ok();
+}
+
+Result<std::unique_ptr<ResultCache::KeyLock>> MemoryResultCache::Lock(const std::string& key) {
+  std::shared_ptr<std::mutex> mu;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto& slot = locks_[key];
+    if (!slot) slot = std::make_shared<std::mutex>();
+    mu = slot;
+  }
+  return std::unique_ptr<KeyLock>(new MemoryKeyLock(std::move(mu)));
+}
+
+std::string CacheKey(const Vertex& v, const std::vector<std::string>& input_keys, const std::string& content_key) {
+  std::string material = "xbuild-cache-v1\n" + v.digest.String() + "\n";
+  for (const auto& k : input_keys) material += "input " + k + "\n";
+  material += "content " + content_key + "\n";
+  return core::Digest::Of(material).String();
+}
+
+Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
+  if (def.root.scratch()) return Ref{};
+  int total_slots = 0;
+  auto limit = [&](const std::string& kind) { return KindLimit(opts_, kind); };
+  for (const char* k : {"source", "exec", "file", "merge"}) total_slots += limit(k);
+  // One thread per slot (and the caller's), for the keys' arena as for the steps': set first,
+  // so that no arena asks for more workers than TBB allows (TBB warns on stderr then).
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                              static_cast<size_t>(total_slots + 1));
+  XB_ASSIGN(Graph g, BuildGraph(def));
+  std::vector<Node>& nodes = g.nodes;
+  auto input_node = [&](const Output& o) { return g.InputNode(o); };
+  size_t root = input_node(def.root);
+  if (root == kNone) return Error(Code::kInternal, "definition: the root is not among its vertices");
+
+  auto emit_for = [&](const Node& n, VertexState s, std::chrono::steady_clock::duration d = {}, std::string err = "") {
+    if (opts_.on_event) opts_.on_event(SolveEvent{n.vertex, s, d, n.key, std::move(err)});
+  };
+  XB_ASSIGN(std::vector<size_t> topo, TopoOrder(nodes));
+  XB_TRY(ComputeKeys(g, topo, runner_));
+  XB_TRY(MarkNeeded(g, root, topo, cache_, opts_));
 
   // The Refs and keys of a vertex's inputs (all finished).
   auto gather = [&](const Vertex& v, std::vector<Ref>& refs, std::vector<std::string>& input_keys) -> Status {
@@ -330,19 +379,10 @@ Result<Ref> Solver::Solve(const Definition& def, CancelToken& cancel) {
     return run_op(i);
   };
 
-  int total_slots = 0;
-  auto limit = [&](const std::string& kind) {
-    auto it = opts_.concurrency.find(kind);
-    return std::max(1, it == opts_.concurrency.end() ? kDefaultConcurrency : it->second);
-  };
-  for (const char* k : {"source", "exec", "file", "merge"}) total_slots += limit(k);
-
   std::mutex mu;
   std::map<std::string, int> running;                 // guarded by mu
   std::map<std::string, std::deque<size_t>> pending;  // guarded by mu
   std::optional<Error> first_error;                   // guarded by mu
-  tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
-                              static_cast<size_t>(total_slots + 1));
   tbb::task_arena arena(total_slots + 1);
   tbb::task_group tg;
 
