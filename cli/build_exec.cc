@@ -17,7 +17,9 @@
 #include "cli/registry_util.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "exec/netns_pool.h"
 #include "exec/snapshot.h"
+#include "frontend/source_url.h"
 #include "solver/ops/build_cache.h"
 #include "solver/ops/result_cache.h"
 #include "solver/ops/runner.h"
@@ -147,6 +149,17 @@ core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string
   return std::make_pair(id, path);
 }
 
+// RUN steps on the default network, at most 2: what the namespace pool makes ahead (the rest,
+// for steps that run side by side, are made when needed).
+static int DefaultNetworkSteps(const solver::Definition& def) {
+  int n = 0;
+  for (const auto& v : def.vertices) {
+    const auto* e = std::get_if<solver::ExecOp>(&v->op);
+    n += e && e->network == solver::NetworkMode::kDefault;
+  }
+  return std::min(n, 2);
+}
+
 int ExecuteBuild(Cli& cli, BuildRequest req) {
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) {
@@ -194,6 +207,25 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.mount_sources = req.mount_sources;
   ro.lease = build_lease->id;
   ro.cdi_spec_dirs = exec::CdiSpecDirs(cli.ctx().config);  // RUN --device
+  ro.default_network = req.network;
+  ro.allow_host_network = req.allow_host_network;
+  ro.ulimits = req.ulimits;
+  ro.shm_size = req.shm_size;
+  for (const auto& [name, value] : req.lower.named_contexts) {
+    if (value.starts_with("docker-image://") || frontend::IsGitUrl(value) || frontend::IsHttpUrl(value)) continue;
+    std::error_code ec;
+    std::string dir = std::filesystem::absolute(value, ec).lexically_normal().string();
+    if (ec || !std::filesystem::is_directory(dir, ec)) {
+      return cli.Fail(core::Error(core::Code::kInvalidArgument, "--build-context " + name + "=" + value + ": not a directory"));
+    }
+    ro.named_contexts[name] = dir;
+  }
+  // RUN steps' own network namespaces (exec/netns_pool.h), made as the build starts.
+  std::optional<exec::NetnsPool> netns_pool;
+  if (req.network == solver::NetworkMode::kDefault && ::geteuid() == 0) {
+    netns_pool.emplace(cli.ctx().root);
+    ro.netns_pool = &*netns_pool;
+  }
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
   auto lowered = frontend::Lower(req.df, req.lower, &resolver);
@@ -201,6 +233,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   // A base image's inline cache speaks of the base's build, not this one's.
   lowered->config.extra.erase(std::string(solver::ops::kInlineCacheKey));
   progress.Plan(lowered->definition);
+  if (netns_pool) netns_pool->Prewarm(DefaultNetworkSteps(lowered->definition));
   for (const auto& kv : req.labels) {
     size_t eq = kv.find('=');
     lowered->config.config.labels[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
@@ -269,6 +302,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   er.iidfile = req.iidfile;
   er.metadata_file = req.metadata_file;
   er.cancel = &cancel;
+  er.annotations = req.annotations;
   // The steps' results realized on this root, for --cache-to (inline included).
   std::vector<solver::ops::SolvedStep> steps;
   if (!req.cache_to.empty()) {

@@ -7,6 +7,7 @@
 
 #include "cli/build_output.h"
 #include "cli/cli.h"
+#include "exec/host_options.h"
 #include "frontend/ast.h"
 #include "frontend/lower.h"
 #include "solver/ops/remote_cache.h"
@@ -37,6 +38,13 @@ struct BuildRequest {
   image::Compression compression = image::Compression::kGzip;
   solver::ops::RunMountSources mount_sources;  // --secret, --ssh
   std::vector<solver::ops::CacheLocation> cache_from, cache_to;
+  // RUN steps: --network (default: a namespace of their own), --allow network.host, --ulimit,
+  // --shm-size.
+  solver::NetworkMode network = solver::NetworkMode::kDefault;
+  bool allow_host_network = false;
+  std::vector<exec::Rlimit> ulimits;
+  int64_t shm_size = 0;
+  std::map<std::string, std::string> annotations;  // --annotation: on the image manifest
 };
 
 // --secret id=ID[,src=FILE|,env=VAR][,type=file|env] -> (id, bytes), read now (at most 500 KiB,

@@ -204,6 +204,7 @@ core::Result<ExportResult> ExportBuild(cache::ImageStore& store, exec::Snapshott
     eo.source_date_epoch = req.source_date_epoch;
     eo.lease = snaps.lease();  // the build's: the image stays until it is tagged
     eo.amend_config = req.amend_config;
+    eo.annotations = req.annotations;
     XB_ASSIGN_CTX(cache::ImageRecord rec, solver::ops::ExportImage(store, snaps, result, std::move(config), eo),
                   "export image");
     status("exporting layers " + Took(t0) + " done");

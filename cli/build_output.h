@@ -56,6 +56,7 @@ struct ExportRequest {
   const solver::CancelToken* cancel = nullptr;  // checked between export phases
   // Adds to the image config before it is written (solver/ops/export.h), e.g. the inline cache.
   decltype(solver::ops::ExportOptions::amend_config) amend_config;
+  std::map<std::string, std::string> annotations;  // --annotation
 };
 
 struct ExportResult {

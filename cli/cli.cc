@@ -12,6 +12,7 @@
 
 #include "core/fs.h"
 #include "core/path.h"
+#include "exec/netns_pool.h"
 #include "exec/sandbox.h"
 #include "exec/snapshot.h"
 #include "solver/ops/context_archive.h"
@@ -83,6 +84,7 @@ core::Result<cache::ImageStore*> Cli::Store() {
         s = snaps.CleanupStale();
       }
       if (s.ok()) s = solver::ops::CleanupStaleContexts(ctx_.root);
+      if (s.ok()) s = exec::CleanupStaleNetns(ctx_.root);
       if (!s.ok() && ctx_.log) ctx_.log->Warn("cleaning up after a killed xbuild: " + s.error().ToString());
     }
   }

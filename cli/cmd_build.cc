@@ -13,6 +13,8 @@
 #include "cli/cli.h"
 #include "cli/table.h"
 #include "core/fs.h"
+#include "core/units.h"
+#include "exec/host_options.h"
 #include "frontend/ast.h"
 #include "frontend/dockerignore.h"
 #include "frontend/lint.h"
@@ -66,6 +68,43 @@ int PrintOutline(const frontend::Dockerfile& df, const std::string& target) {
   return kExitOk;
 }
 
+// --network, --allow, --ulimit, --shm-size, --annotation: how RUN steps run and what the
+// manifest says. Returns kExitOk or the usage error's exit code.
+int ParseBuildHostFlags(Cli& cli, Flags& f, BuildRequest& req) {
+  std::string net = f.GetString("network");
+  if (net == "default" || net.empty()) req.network = solver::NetworkMode::kDefault;
+  else if (net == "host") req.network = solver::NetworkMode::kHost;
+  else if (net == "none") req.network = solver::NetworkMode::kNone;
+  else return cli.UsageError("build", "invalid --network \"" + net + "\": want default, host or none");
+  // --network host on the command line is the user's own choice: it grants network.host too.
+  req.allow_host_network = net == "host";
+  for (const auto& e : f.GetList("allow")) {
+    if (e == "network.host") req.allow_host_network = true;
+    else if (e != "security.insecure") return cli.UsageError("build", "invalid --allow \"" + e + "\": want network.host or security.insecure");
+  }
+  for (const auto& u : f.GetList("ulimit")) {
+    auto r = exec::ParseUlimit(u);
+    if (!r.ok()) return cli.UsageError("build", "--ulimit: " + r.error().message());
+    req.ulimits.push_back(*r);
+  }
+  if (!f.GetString("shm-size").empty()) {
+    auto size = core::ParseByteSize(f.GetString("shm-size"));
+    if (!size.ok() || *size <= 0) return cli.UsageError("build", "invalid --shm-size \"" + f.GetString("shm-size") + "\"");
+    req.shm_size = *size;
+  }
+  for (const auto& kv : f.GetList("annotation")) {
+    size_t eq = kv.find('=');
+    std::string key = eq == std::string::npos ? kv : kv.substr(0, eq);
+    // buildx's optional "type[platform]:" prefix: manifest is the only kind an image has here.
+    if (key.starts_with("manifest:")) key = key.substr(9);
+    if (key.empty() || eq == std::string::npos || key.find(':') == 0) {
+      return cli.UsageError("build", "invalid --annotation \"" + kv + "\": want KEY=VALUE");
+    }
+    req.annotations[key] = kv.substr(eq + 1);
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunBuild(Cli& cli, const std::vector<std::string>& args) {
@@ -97,6 +136,21 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   f.Bool("load", 0, "Keep the image in the local store also when other outputs are given");
   f.String("compression", 0, "gzip", "Compression of layers that leave the machine (gzip, zstd, none)");
   f.String("metadata-file", 0, "", "Write build result metadata to a file");
+  // What `docker build` / `buildx build` users paste into CI.
+  f.String("network", 0, "default", "Set the networking mode for the RUN instructions (default, host, none)");
+  f.List("add-host", 0, "Add a custom host-to-IP mapping (format: \"host:ip\"; ip may be host-gateway)");
+  f.List("ulimit", 0, "Ulimit options (format: \"nofile=1024:2048\")");
+  f.String("shm-size", 0, "", "Size of /dev/shm in RUN steps (e.g. 128m)");
+  f.List("build-context", 0, "Additional build contexts (format: \"name=path|docker-image://ref|url\")");
+  f.List("allow", 0, "Allow extra privileged entitlement (network.host, security.insecure)");
+  f.List("annotation", 0, "Add an annotation to the image manifest (format: \"key=value\")");
+  // Accepted and ignored, as docker build does with BuildKit.
+  for (const char* name : {"rm", "force-rm", "compress"}) f.Bool(name, 0, "Ignored (BuildKit's behaviour)");
+  for (const char* name : {"isolation", "memory-swap", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus",
+                           "cpuset-mems", "cgroup-parent"}) {
+    f.String(name, 0, "", "Ignored (BuildKit's behaviour)");
+  }
+  f.String("memory", 'm', "", "Ignored (BuildKit's behaviour)");
   std::vector<std::string> pos;
   int code = 0;
   if (!ParseCommand(cli, f, "build", "build [OPTIONS] PATH", args, pos, code, 1, 1)) return code;
@@ -123,6 +177,14 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
   }
   frontend::LowerOptions lo;
   lo.target = f.GetString("target");
+  lo.extra_hosts = f.GetList("add-host");
+  for (const auto& kv : f.GetList("build-context")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size()) {
+      return cli.UsageError("build", "invalid --build-context \"" + kv + "\": want NAME=PATH, NAME=docker-image://REF or NAME=URL");
+    }
+    lo.named_contexts[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   lo.context_excludes = input->ignore.patterns();
   for (auto& kv : f.GetList("build-arg")) {
     auto eq = kv.find('=');
@@ -171,6 +233,7 @@ int RunBuild(Cli& cli, const std::vector<std::string>& args) {
     req.oci_mediatypes = f.GetString("oci-mediatypes") != "false";
     req.metadata_file = f.GetString("metadata-file");
     req.push = f.GetBool("push");
+    if (int rc = ParseBuildHostFlags(cli, f, req); rc != kExitOk) return rc;
     auto comp = ParseCompression(f.GetString("compression"));
     if (!comp.ok()) return cli.UsageError("build", comp.error().message());
     req.compression = *comp;

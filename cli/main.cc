@@ -20,7 +20,7 @@ namespace {
 const Command kCommands[] = {
     {"build", "Build an image from a Dockerfile", RunBuild},
     {"builder", "Manage builds (builder prune)", RunBuilder},
-    {"buildx", "Docker Buildx compatible commands (buildx prune)", RunBuilder},
+    {"buildx", "Docker Buildx compatible commands (buildx build, buildx prune, buildx du)", RunBuilder},
     {"debug", "Debugging tools (debug parse FILE)", RunDebug},
     {"run", "Create and run a new container from an image", RunRun},
     {"exec", "Execute a command in a running container", RunExec},
@@ -78,7 +78,8 @@ const std::pair<const char*, const char*> kContainerAliases[] = {
 
 // `xbuild builder prune`, `xbuild buildx prune`, `xbuild system df|prune`.
 const std::pair<const char*, const char*> kBuilderAliases[] = {{"prune", "builder prune"}};
-const std::pair<const char*, const char*> kBuildxAliases[] = {{"prune", "buildx prune"}};
+const std::pair<const char*, const char*> kBuildxAliases[] = {
+    {"prune", "buildx prune"}, {"build", "build"}, {"b", "build"}, {"du", "system df"}};
 const std::pair<const char*, const char*> kSystemAliases[] = {{"df", "system df"}, {"prune", "system prune"}};
 using Aliases = std::span<const std::pair<const char*, const char*>>;
 const std::pair<const char*, Aliases> kGroupAliases[] = {

@@ -201,6 +201,37 @@ Result<std::vector<std::string>> EffectiveCapabilities(const HostOptions& h) {
   return caps;
 }
 
+Result<Rlimit> ParseUlimit(const std::string& spec) {
+  static const char* const kNames[] = {"as",     "core",   "cpu",    "data",       "fsize", "locks",
+                                       "memlock", "msgqueue", "nice", "nofile",     "nproc", "rss",
+                                       "rtprio", "rttime", "sigpending", "stack"};
+  size_t eq = spec.find('=');
+  std::string name = core::ToLower(spec.substr(0, eq));
+  if (eq == std::string::npos || std::find(std::begin(kNames), std::end(kNames), name) == std::end(kNames)) {
+    return Error(Code::kInvalidArgument, "invalid ulimit \"" + spec + "\": want NAME=SOFT[:HARD] with NAME one of nofile, nproc, core, ...");
+  }
+  std::string values = spec.substr(eq + 1);
+  size_t colon = values.find(':');
+  auto number = [&](const std::string& v) -> Result<uint64_t> {
+    if (v == "-1" || v == "unlimited") return UINT64_MAX;
+    if (v.empty() || !std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      return Error(Code::kInvalidArgument, "invalid ulimit \"" + spec + "\": \"" + v + "\" is not a number");
+    }
+    return std::strtoull(v.c_str(), nullptr, 10);
+  };
+  Rlimit r;
+  r.type = "RLIMIT_" + core::ToUpper(name);
+  XB_ASSIGN(r.soft, number(values.substr(0, colon)));
+  r.hard = r.soft;
+  if (colon != std::string::npos) {
+    XB_ASSIGN(r.hard, number(values.substr(colon + 1)));
+  }
+  if (r.soft > r.hard) {
+    return Error(Code::kInvalidArgument, "invalid ulimit \"" + spec + "\": the soft limit is above the hard limit");
+  }
+  return r;
+}
+
 Result<int64_t> ParseCpus(const std::string& value) {
   char* end = nullptr;
   double cpus = std::strtod(value.c_str(), &end);

@@ -35,6 +35,12 @@ struct DeviceMapping {
   std::string permissions = "rwm";
 };
 
+// A process resource limit (`--ulimit nofile=1024:2048`): OCI process.rlimits.
+struct Rlimit {
+  std::string type;  // "RLIMIT_NOFILE"
+  uint64_t soft = 0, hard = 0;
+};
+
 struct HostOptions {
   Resources resources;
   std::vector<std::string> cap_add, cap_drop;  // "CAP_X" or "ALL"
@@ -60,6 +66,8 @@ core::Result<std::string> NormalizeCapability(const std::string& name);
 // Docker's --cpus ("1.5") as nano CPUs; --device "/dev/x[:/dev/y][:rwm]".
 core::Result<int64_t> ParseCpus(const std::string& value);
 core::Result<DeviceMapping> ParseDevice(const std::string& spec);
+// Docker's --ulimit NAME=SOFT[:HARD] ("nofile=1024:2048"; HARD defaults to SOFT).
+core::Result<Rlimit> ParseUlimit(const std::string& spec);
 // Memory limits as Docker checks them (memory >= 6MB, swap >= memory, swap needs memory).
 core::Status ValidateResources(const Resources& r);
 

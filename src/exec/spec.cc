@@ -43,7 +43,8 @@ Json MountJson(std::string_view dest, std::string_view type, std::string_view so
 }
 
 // Docker's default mounts, minus those a caller's mount replaces.
-Json DefaultMounts(bool insecure, const std::vector<BindMount>& user) {
+Json DefaultMounts(bool insecure, const std::vector<BindMount>& user, int64_t shm_size) {
+  std::string shm = shm_size > 0 ? "size=" + std::to_string(shm_size) : "size=65536k";
   std::vector<std::string> sys = {"nosuid", "noexec", "nodev"};
   if (!insecure) sys.push_back("ro");
   Json all = Json::array({
@@ -55,7 +56,7 @@ Json DefaultMounts(bool insecure, const std::vector<BindMount>& user) {
       MountJson("/sys/fs/cgroup", "cgroup", "cgroup", sys),
       MountJson("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}),
       MountJson("/dev/shm", "tmpfs", "shm",
-                {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}),
+                {"nosuid", "noexec", "nodev", "mode=1777", shm}),
   });
   Json out = Json::array();
   for (Json& m : all) {
@@ -286,12 +287,16 @@ Result<Json> BuildSpec(const ProcessSpec& process, const ExecUser& user, const S
   }
   bool insecure = opts.security == Security::kInsecure;
   XB_ASSIGN(Json binds, BindMounts(opts.mounts));
-  Json mounts = DefaultMounts(insecure, opts.mounts);
+  Json mounts = DefaultMounts(insecure, opts.mounts, opts.shm_size);
   for (Json& m : binds) mounts.push_back(std::move(m));
   XB_ASSIGN(Json linux, LinuxJson(opts, id));
+  Json proc = ProcessJson(process, user, insecure);
+  for (const Rlimit& r : opts.rlimits) {
+    proc["rlimits"].push_back({{"type", r.type}, {"soft", r.soft}, {"hard", r.hard}});
+  }
   return Json{
       {"ociVersion", kOciVersion},
-      {"process", ProcessJson(process, user, insecure)},
+      {"process", std::move(proc)},
       {"root", {{"path", opts.rootfs}, {"readonly", opts.readonly_rootfs}}},
       {"hostname", SandboxHostname(opts, id)},
       {"mounts", std::move(mounts)},

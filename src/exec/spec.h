@@ -68,6 +68,8 @@ struct SandboxOptions {
   std::string netns_path;
   // CDI devices (cdi.h): applied to config.json after Docker's defaults.
   CdiEdits cdi;
+  std::vector<Rlimit> rlimits;  // build --ulimit
+  int64_t shm_size = 0;         // build --shm-size: /dev/shm in bytes; 0: Docker's 64 MiB
   // `run`'s limits and privileges (host_options.h), applied over the spec BuildSpec makes.
   HostOptions host;
 };

@@ -167,8 +167,11 @@ Status Lowerer::ComputeDeps() {
   for (auto& st : df_.stages) {
     StageState& s = states_[static_cast<size_t>(st.index)];
     s.index = st.index;
-    XB_ASSIGN(int base, FindStage(stage_bases_[static_cast<size_t>(st.index)], st.index, st.range.start_line, "FROM"));
-    if (base >= 0) s.deps.push_back(base);
+    const std::string& base_name = stage_bases_[static_cast<size_t>(st.index)];
+    if (!opts_.named_contexts.count(base_name)) {  // a named context stands in for a stage
+      XB_ASSIGN(int base, FindStage(base_name, st.index, st.range.start_line, "FROM"));
+      if (base >= 0) s.deps.push_back(base);
+    }
     for (auto& inst : st.commands) {
       std::string from;
       if (auto* c = std::get_if<CopyCmd>(&inst.data)) from = c->from;
@@ -183,7 +186,7 @@ Status Lowerer::ComputeDeps() {
           if (!f.empty()) from = f;
         }
       }
-      if (from.empty() || from.find('$') != std::string::npos) continue;
+      if (from.empty() || from.find('$') != std::string::npos || opts_.named_contexts.count(from)) continue;
       if (IsNumber(from)) {
         int idx = std::atoi(from.c_str());
         if (idx >= st.index) {
@@ -248,7 +251,12 @@ Status Lowerer::LowerStage(int i) {
   const std::string& base = stage_bases_[static_cast<size_t>(i)];
   const image::Platform& platform = stage_platforms_[static_cast<size_t>(i)];
   std::vector<std::string> triggers;
-  XB_ASSIGN(int base_stage, FindStage(base, i, stage.range.start_line, "FROM"));
+  std::optional<image::Reference> named_image;
+  XB_ASSIGN(std::optional<Output> named, NamedContext(base, {}, platform, Where(stage.range.start_line) + "FROM: ", &named_image));
+  int base_stage = -1;
+  if (!named) {
+    XB_ASSIGN(base_stage, FindStage(base, i, stage.range.start_line, "FROM"));
+  }
   // The steps named "[i/total]": FROM an image, then every instruction that makes a vertex.
   st.cmd_index = 0;
   st.cmd_total = base_stage < 0 && core::ToLower(base) != "scratch" ? 1 : 0;
@@ -259,13 +267,19 @@ Status Lowerer::LowerStage(int i) {
     st.config = b.config;
     triggers = st.config.config.on_build;
     st.cmd_total += TriggerSteps(triggers);
-  } else if (core::ToLower(base) == "scratch") {
+  } else if (named && !named_image) {  // a directory or a checkout: its files, scratch's config
+    st.fs = *named;
+    st.config.config.working_dir = "/";
+    st.config.os = platform.os;
+    st.config.architecture = platform.architecture;
+    st.config.variant = platform.variant;
+  } else if (core::ToLower(base) == "scratch" && !named) {
     st.config.config.working_dir = "/";  // BuildKit's emptyImage
     st.config.os = platform.os;
     st.config.architecture = platform.architecture;
     st.config.variant = platform.variant;
   } else {
-    auto ref = image::ParseReference(base);
+    auto ref = named_image ? Result<image::Reference>(*named_image) : image::ParseReference(base);
     if (!ref.ok()) return Error(Code::kInvalidArgument, Where(stage.range.start_line) + "FROM: " + ref.error().message());
     std::string shown = ref->String();
     if (resolver_) {

@@ -38,6 +38,10 @@ struct LowerOptions {
   image::Platform build_platform = image::HostPlatform();
   std::vector<std::string> context_excludes;      // .dockerignore patterns
   std::optional<int64_t> source_date_epoch;
+  std::vector<std::string> extra_hosts;  // --add-host "name:ip" for every RUN step
+  // --build-context NAME=VALUE: a directory, docker-image://REF, or a git/http URL. FROM NAME,
+  // COPY --from=NAME and RUN --mount from=NAME take it before a stage or image of that name.
+  std::map<std::string, std::string> named_contexts;
   // When set, expansion-time lints are also appended here as they are found, so a caller sees
   // them even when lowering then fails (--call=check).
   std::vector<Warning>* warnings_sink = nullptr;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/json.h"
 #include "core/path.h"
 #include "core/strings.h"
 #include "frontend/lowerer.h"
@@ -94,6 +95,36 @@ Result<Output> Lowerer::UrlSource(const std::string& url, const CopyCmd& c,
   return solver::MakeVertex(src, {}, meta);
 }
 
+Result<std::optional<Output>> Lowerer::NamedContext(const std::string& name,
+                                                    const std::vector<std::string>& includes,
+                                                    const image::Platform& p, const std::string& where,
+                                                    std::optional<image::Reference>* image) {
+  auto it = opts_.named_contexts.find(name);
+  if (it == opts_.named_contexts.end()) return std::optional<Output>();
+  const std::string& value = it->second;
+  if (value.starts_with("docker-image://")) {
+    auto ref = image::ParseReference(value.substr(15));
+    if (!ref.ok()) return Error(Code::kInvalidArgument, where + "--build-context " + name + ": " + ref.error().message());
+    if (image) *image = *ref;
+    return std::optional<Output>(ImageSource(*ref, p, "[context " + name + "] " + ref->String()));
+  }
+  if (IsGitUrl(value)) {
+    std::string copy_src;
+    XB_ASSIGN(Output git, UrlSource(value, CopyCmd{}, "", where + "--build-context " + name + ": ", &copy_src));
+    return std::optional<Output>(git);
+  }
+  if (IsHttpUrl(value)) {
+    return Error(Code::kInvalidArgument, where + "--build-context " + name + "=" + value +
+                                             ": an HTTP context (a tarball) is not supported yet; use a directory, docker-image:// or git");
+  }
+  solver::SourceOp src;
+  src.identifier = "local://" + name;
+  if (!includes.empty()) src.attrs["local.followpaths"] = core::CanonicalJson(core::Json(includes));
+  solver::VertexMeta meta;
+  meta.description = "[internal] load build context " + name;
+  return std::optional<Output>(solver::MakeVertex(src, {}, meta));
+}
+
 Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
   image::ContainerConfig& cc = st.config.config;
   XB_ASSIGN(std::string dest, Expand(c.dest, step.env, step.line, step.kw));
@@ -139,7 +170,13 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
   std::string from = c.from;
   if (!from.empty()) {
     XB_ASSIGN(from, Expand(from, step.env, step.line, step.kw));
-    if (IsNumber(from)) {
+    std::vector<std::string> selected;
+    for (auto& s : sources)
+      if (!FindHeredoc(c.heredocs, s)) selected.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
+    XB_ASSIGN(std::optional<Output> named, NamedContext(from, selected, opts_.target_platform, step.where));
+    if (named) {
+      src = *named;
+    } else if (IsNumber(from)) {
       int idx = std::atoi(from.c_str());
       if (idx >= st.index) return Error(Code::kInvalidArgument, step.where + "stage " + from + " needs to be defined before current stage");
       src = states_[static_cast<size_t>(idx)].fs;

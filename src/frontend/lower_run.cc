@@ -147,6 +147,7 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
       platform.variant != opts_.build_platform.variant) {
     op.platform = platform.String();
   }
+  op.extra_hosts = opts_.extra_hosts;  // --add-host
   op.cwd = cc.working_dir.empty() ? "/" : cc.working_dir;
   op.user = cc.user;
   solver::Mount root;
@@ -173,7 +174,10 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
     std::string from = MountFrom(expanded);
     if (m.type == solver::MountType::kBind || (m.type == solver::MountType::kCache && !from.empty())) {
       Output src;
-      if (from.empty()) {
+      XB_ASSIGN(std::optional<Output> named, NamedContext(from, {}, opts_.target_platform, step.where));
+      if (named) {
+        src = *named;
+      } else if (from.empty()) {
         XB_ASSIGN(src, ContextSource({}));
       } else if (IsNumber(from)) {
         src = states_[static_cast<size_t>(std::atoi(from.c_str()))].fs;

@@ -138,6 +138,13 @@ class Lowerer {
   Result<Output> UrlSource(const std::string& url, const CopyCmd& c, const std::string& checksum,
                            const std::string& where, std::string* copy_src);
   std::string StepName(StageState& st, const std::string& text);
+  // --build-context NAME (LowerOptions::named_contexts): its tree, nullopt when there is no
+  // such context. docker-image://REF is that image (*image set, for FROM's config); a git URL a
+  // checkout; anything else a directory of the client, `local://NAME`, selecting `includes`
+  // (all of it when empty), which the runner maps to the directory.
+  Result<std::optional<Output>> NamedContext(const std::string& name, const std::vector<std::string>& includes,
+                                             const image::Platform& p, const std::string& where,
+                                             std::optional<image::Reference>* image = nullptr);
 
   const Dockerfile& df_;
   const LowerOptions& opts_;

@@ -154,6 +154,7 @@ core::Result<cache::ImageRecord> ExportImage(cache::ImageStore& store, exec::Sna
       if (auto c = cache::LayerCompression(l.media_type)) l.media_type = cache::LayerMediaType(*c, opts.oci_mediatypes);
     }
     m.layers = layers;
+    m.annotations = opts.annotations;
     if (opts.lease.empty()) return store.CommitImage(m);
     cache::ImageRecord rec;
     XB_TRY(store.db().Transaction([&]() -> core::Status {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct ExportOptions {
   std::function<core::Status(const std::vector<image::Descriptor>& layers, const cache::Lease& lease,
                              image::ImageConfig& config)>
       amend_config;
+  std::map<std::string, std::string> annotations;  // the manifest's (build --annotation)
 };
 
 struct Layer {

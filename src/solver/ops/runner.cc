@@ -11,6 +11,7 @@
 #include "core/fd.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "exec/network.h"
 #include "exec/sandbox.h"
 #include "exec/user.h"
 #include "frontend/dockerignore.h"
@@ -163,8 +164,29 @@ Result<VertexResult> BuildRunner::Run(const Vertex& v, const std::vector<Ref>& i
   return Error(Code::kInvalidArgument, std::string(OpKind(v.op)) + " ops are not supported yet");
 }
 
-ChecksumCache& BuildRunner::Checksums() {
+// The directory a local:// source names: the build context, or a --build-context directory.
+Result<std::string> BuildRunner::LocalDir(const SourceOp& src) const {
+  std::string name = src.identifier.substr(kLocalScheme.size());
+  if (name == "context") {
+    if (opts_.context_dir.empty()) {
+      return Error(Code::kFailedPrecondition,
+                   "this build has no context to copy from (a Dockerfile read from stdin comes "
+                   "without one)");
+    }
+    return opts_.context_dir;
+  }
+  auto it = opts_.named_contexts.find(name);
+  if (it == opts_.named_contexts.end()) return Error(Code::kNotFound, "no build context named " + name);
+  return it->second;
+}
+
+ChecksumCache& BuildRunner::Checksums(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
+  if (dir != opts_.context_dir) {  // a named context's: in memory, for this build
+    auto& c = named_checksums_[dir];
+    if (!c) c = std::make_unique<ChecksumCache>();
+    return *c;
+  }
   if (!checksums_) {
     checksums_ = opts_.checksum_dir.empty()
                      ? std::make_unique<ChecksumCache>()
@@ -177,14 +199,10 @@ ChecksumCache& BuildRunner::Checksums() {
 // the FileOp's input key, so the COPY (and what follows it) reruns only when a file it can read
 // changed. The manifest is kept for Run, which copies those entries and no others.
 Result<std::string> BuildRunner::ContextKey(const Vertex& v, const SourceOp& src) {
-  if (opts_.context_dir.empty()) {
-    return Error(Code::kFailedPrecondition,
-                 "this build has no context to copy from (a Dockerfile read from stdin comes "
-                 "without one)");
-  }
+  XB_ASSIGN(std::string dir, LocalDir(src));
   XB_ASSIGN(ContextSelection sel, SelectionOf(src));
-  ChecksumCache& cache = Checksums();
-  XB_ASSIGN_CTX(ContextManifest m, ChecksumContext(opts_.context_dir, sel, cache),
+  ChecksumCache& cache = Checksums(dir);
+  XB_ASSIGN_CTX(ContextManifest m, ChecksumContext(dir, sel, cache),
                 "checksum the build context");
   // The cache is a hint: failing to keep it costs the next build a re-read, not this build.
   if (Status s = cache.Save(); !s.ok() && opts_.log) opts_.log->Warn(s.error().ToString());
@@ -210,8 +228,9 @@ Result<VertexResult> BuildRunner::RunContext(const Vertex& v, const SourceOp& sr
     if (!key.ok()) return std::move(key).error();
     return RunContext(v, src, cancel);
   }
+  XB_ASSIGN(std::string dir, LocalDir(src));
   XB_ASSIGN(std::string id, WithNewSnapshot(snaps_, "", [&](const std::string& mount) -> Status {
-    return TransferContext(opts_.context_dir, *m, mount, cancel.flag());
+    return TransferContext(dir, *m, mount, cancel.flag());
   }));
   return VertexResult{{Ref{id}}};
 }
@@ -254,8 +273,14 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
     req.process.cwd = op.cwd.empty() ? "/" : op.cwd;
     req.process.user = op.user;
     req.sandbox.rootfs = mount;
-    req.sandbox.network = op.network == NetworkMode::kNone ? exec::Network::kNone : exec::Network::kHost;
-    req.sandbox.extra_hosts = op.extra_hosts;
+    std::string pooled;
+    XB_TRY(StepNetwork(op, req.sandbox, pooled));
+    core::ScopeGuard give_back([&] {
+      if (!pooled.empty()) opts_.netns_pool->Release(pooled);
+    });
+    req.sandbox.extra_hosts = exec::ResolveHostGateway(op.extra_hosts, pooled.empty() ? "host" : "build");
+    req.sandbox.rlimits = opts_.ulimits;
+    req.sandbox.shm_size = opts_.shm_size;
     req.process.env.insert(req.process.env.end(), op.proxy_env.begin(), op.proxy_env.end());
     if (!op.hostname.empty()) {
       req.sandbox.hostname = op.hostname;
@@ -273,6 +298,28 @@ Result<VertexResult> BuildRunner::RunExec(const Vertex& v, const ExecOp& op, con
     return core::Ok();
   }));
   return VertexResult{{Ref{id}}};
+}
+
+Status BuildRunner::StepNetwork(const ExecOp& op, exec::SandboxOptions& sandbox, std::string& pooled) {
+  NetworkMode mode = op.network == NetworkMode::kDefault ? opts_.default_network : op.network;
+  if (op.network == NetworkMode::kHost && !opts_.allow_host_network) {
+    return Error(Code::kPermissionDenied,
+                 "RUN --network=host needs the network.host entitlement: build with --allow network.host");
+  }
+  sandbox.network = mode == NetworkMode::kNone ? exec::Network::kNone : exec::Network::kHost;
+  if (mode != NetworkMode::kDefault || !opts_.netns_pool) return core::Ok();
+  auto ns = opts_.netns_pool->Acquire();
+  if (!ns.ok()) {
+    // Without slirp4netns or iptables the step still runs, on the host's network, as before.
+    std::call_once(netns_warned_, [&] {
+      if (opts_.log) opts_.log->Warn("RUN steps use the host's network: " + ns.error().ToString());
+    });
+    return core::Ok();
+  }
+  pooled = *ns;
+  sandbox.network = exec::Network::kBridge;
+  sandbox.netns_path = *ns;
+  return core::Ok();
 }
 
 Result<VertexResult> BuildRunner::RunFile(const Vertex&, const FileOp& op, const std::vector<Ref>& inputs) {

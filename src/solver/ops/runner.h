@@ -26,6 +26,7 @@
 
 #include "cache/image_store.h"
 #include "exec/cdi.h"
+#include "exec/netns_pool.h"
 #include "exec/snapshot.h"
 #include "image/manifest.h"
 #include "registry/client.h"
@@ -57,6 +58,17 @@ struct RunnerOptions {
   // running beside the build leaves them (and, through the snapshotter's lease, their snapshots).
   std::string lease;
   std::vector<std::string> cdi_spec_dirs = exec::DefaultCdiSpecDirs();  // RUN --device (exec/cdi.h)
+  // The network of a RUN step that names none (`build --network`): kDefault is a namespace of
+  // its own from netns_pool, with a way out; kHost and kNone as named.
+  NetworkMode default_network = NetworkMode::kDefault;
+  exec::NetnsPool* netns_pool = nullptr;  // null: kDefault steps use the host's network
+  // RUN --network=host needs the network.host entitlement (--allow network.host, or
+  // --network host on the command line), as in BuildKit.
+  bool allow_host_network = false;
+  std::vector<exec::Rlimit> ulimits;  // --ulimit
+  // --build-context NAME=DIR: the directory of each `local://NAME` source (absolute).
+  std::map<std::string, std::string> named_contexts;
+  int64_t shm_size = 0;               // --shm-size; 0: Docker's 64 MiB
 };
 
 class BuildRunner : public OpRunner {
@@ -73,20 +85,25 @@ class BuildRunner : public OpRunner {
  private:
   Result<VertexResult> RunExec(const Vertex& v, const ExecOp& op, const std::vector<Ref>& inputs,
                                const CancelToken& cancel);
+  // The step's network: the sandbox's mode and namespace, and the pooled namespace to give back.
+  Status StepNetwork(const ExecOp& op, exec::SandboxOptions& sandbox, std::string& pooled);
   Result<VertexResult> RunFile(const Vertex& v, const FileOp& op, const std::vector<Ref>& inputs);
   Result<VertexResult> RunMerge(const std::vector<Ref>& inputs);
   Result<std::string> ContextKey(const Vertex& v, const SourceOp& src);
   Result<VertexResult> RunContext(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
   Result<VertexResult> RunRemote(const Vertex& v, const SourceOp& src, const CancelToken& cancel);
-  ChecksumCache& Checksums();
+  ChecksumCache& Checksums(const std::string& dir);
+  Result<std::string> LocalDir(const SourceOp& src) const;
   Result<cache::ResolvedImage> Hold(cache::ResolvedImage img, const std::string& name);
 
   cache::ImageStore& store_;
   exec::Snapshotter& snaps_;
   RunnerOptions opts_;
   std::mutex mu_;
+  std::once_flag netns_warned_;  // the host-network fallback is warned about once
   std::map<std::string, cache::ResolvedImage> images_;  // guarded by mu_: identifier -> image
   std::unique_ptr<ChecksumCache> checksums_;             // guarded by mu_ (created once)
+  std::map<std::string, std::unique_ptr<ChecksumCache>> named_checksums_;  // guarded by mu_
   // What ContentKey checksummed for each context source, for its Run to copy.
   std::map<core::Digest, std::shared_ptr<const ContextManifest>> manifests_;  // guarded by mu_
   std::unique_ptr<registry::Transport> own_http_;  // when opts_.http is null
