@@ -308,3 +308,59 @@ TEST(Lint, CheckDirective) {
 
 }  // namespace
 }  // namespace xbuild::frontend
+
+namespace xbuild::frontend {
+namespace {
+
+// The proxy args reach RUN in both spellings but stay out of the step's digest, its history and
+// the image (BuildKit keeps proxies out of the cache key).
+TEST(Lower, ProxyArgsStayOutOfDigestAndImage) {
+  const char* df = "FROM scratch\nRUN true\n";
+  LowerOptions plain;
+  LowerOptions proxied;
+  proxied.build_args = {{"HTTP_PROXY", "http://p:3128"}, {"no_proxy", "local"}};
+  LowerResult a = MustLower(df, plain), b = MustLower(df, proxied);
+  ASSERT_EQ(Execs(b.definition).size(), 1u);
+  const solver::ExecOp& e = *Execs(b.definition)[0];
+  EXPECT_EQ(e.proxy_env, (std::vector<std::string>{"HTTP_PROXY=http://p:3128", "http_proxy=http://p:3128",
+                                                   "NO_PROXY=local", "no_proxy=local"}));
+  EXPECT_EQ(EnvOf(e, "HTTP_PROXY"), "<unset>");
+  EXPECT_EQ(a.definition.root.vertex->digest, b.definition.root.vertex->digest);
+  EXPECT_TRUE(b.unused_build_args.empty());
+  EXPECT_EQ(b.config.Serialize().find("p:3128"), std::string::npos);
+}
+
+// BuildKit's runCommandString: each ARG once, in declaration order, with its last value.
+TEST(Lower, RunHistoryListsEachArgOnce) {
+  LowerResult r = MustLower("FROM scratch\nARG foo=bar\nARG bar=123\nARG foo=bar2\nARG unset\nRUN [\"ls\", \"-l\"]\n");
+  ASSERT_FALSE(r.config.history.empty());
+  EXPECT_EQ(r.config.history.back().created_by, "RUN |3 foo=bar2 bar=123 unset= ls -l # buildkit");
+  EXPECT_EQ(r.config.config.working_dir, "/");
+}
+
+// COPY sources may match nothing one by one (the FileOp fails when none matched); an empty
+// destination is the working directory.
+TEST(Lower, CopyWildcardsAndEmptyDestination) {
+  LowerResult r = MustLower("FROM scratch\nWORKDIR /var/www\nCOPY --link a nomatch* $empty\n");
+  const solver::FileOp* fop = nullptr;
+  for (auto& v : r.definition.vertices)
+    if (auto* f = std::get_if<solver::FileOp>(&v->op); f && !f->actions.empty() &&
+                                                        std::holds_alternative<solver::CopyAction>(f->actions[0].action))
+      fop = f;
+  ASSERT_NE(fop, nullptr);
+  ASSERT_EQ(fop->actions.size(), 2u);
+  for (const auto& a : fop->actions) {
+    const auto& c = std::get<solver::CopyAction>(a.action);
+    EXPECT_TRUE(c.allow_empty_wildcard);
+    EXPECT_EQ(c.dest, "/var/www/");
+  }
+}
+
+TEST(Lower, MountFromWithAVariableIsRefused) {
+  std::string err = LowerError("FROM scratch\nENV ttt=test\nRUN --mount=from=$ttt,type=cache,target=/tmp ls\n");
+  EXPECT_NE(err.find("Dockerfile:3"), std::string::npos) << err;
+  EXPECT_NE(err.find("'from' doesn't support variable expansion, define alias stage instead"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace xbuild::frontend
