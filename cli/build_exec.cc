@@ -212,7 +212,12 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   ro.ulimits = req.ulimits;
   ro.shm_size = req.shm_size;
   for (const auto& [name, value] : req.lower.named_contexts) {
-    if (value.starts_with("docker-image://") || frontend::IsGitUrl(value) || frontend::IsHttpUrl(value)) continue;
+    if (frontend::IsGitUrl(value)) {
+      auto g = frontend::ParseGitRef(value);
+      if (g.ok()) ro.named_git_contexts.push_back(g->remote);
+      continue;
+    }
+    if (value.starts_with("docker-image://") || frontend::IsHttpUrl(value)) continue;
     std::error_code ec;
     std::string dir = std::filesystem::absolute(value, ec).lexically_normal().string();
     if (ec || !std::filesystem::is_directory(dir, ec)) {

@@ -41,6 +41,29 @@ bool ValidChmod(const std::string& s) {
   return s.find_first_of("+-=") != std::string::npos;
 }
 
+// A git checkout as a source (ADD <git url>, --build-context NAME=<git url>).
+Result<solver::SourceOp> GitSourceOp(const GitRef& g, bool keep_git_dir, const std::string& checksum,
+                                     const std::string& where) {
+  if (!checksum.empty() &&
+      (checksum.size() > 64 || !std::all_of(checksum.begin(), checksum.end(), [](char ch) {
+        return std::isxdigit(static_cast<unsigned char>(ch));
+      }))) {
+    return Error(Code::kInvalidArgument,
+                 where + "--checksum of a git source is a commit id (hex), got " + checksum);
+  }
+  solver::SourceOp src;
+  std::string shown = g.remote.find("://") == std::string::npos
+                          ? g.remote
+                          : g.remote.substr(g.remote.find("://") + 3);
+  src.identifier = "git://" + shown + (g.ref.empty() ? "" : "#" + g.ref);
+  src.attrs["git.fullurl"] = g.remote;
+  if (!g.ref.empty()) src.attrs["git.ref"] = g.ref;
+  if (!g.subdir.empty()) src.attrs["git.subdir"] = g.subdir;
+  if (keep_git_dir) src.attrs["git.keepgitdir"] = "true";
+  if (!checksum.empty()) src.attrs["git.checksum"] = core::ToLower(checksum);
+  return src;
+}
+
 }  // namespace
 
 // ADD <url>: a source of its own that the FileOp copies from, as dockerfile2llb lowers it: an
@@ -62,22 +85,7 @@ Result<Output> Lowerer::UrlSource(const std::string& url, const CopyCmd& c,
                    where + url + ": ADD does not read file:// repositories (they are outside " +
                        "the build context); build from it as a git context instead");
     }
-    if (!checksum.empty() &&
-        (checksum.size() > 64 || !std::all_of(checksum.begin(), checksum.end(), [](char ch) {
-          return std::isxdigit(static_cast<unsigned char>(ch));
-        }))) {
-      return Error(Code::kInvalidArgument,
-                   where + "--checksum of a git source is a commit id (hex), got " + checksum);
-    }
-    std::string shown = g->remote.find("://") == std::string::npos
-                            ? g->remote
-                            : g->remote.substr(g->remote.find("://") + 3);
-    src.identifier = "git://" + shown + (g->ref.empty() ? "" : "#" + g->ref);
-    src.attrs["git.fullurl"] = g->remote;
-    if (!g->ref.empty()) src.attrs["git.ref"] = g->ref;
-    if (!g->subdir.empty()) src.attrs["git.subdir"] = g->subdir;
-    if (c.keep_git_dir) src.attrs["git.keepgitdir"] = "true";
-    if (!checksum.empty()) src.attrs["git.checksum"] = core::ToLower(checksum);
+    XB_ASSIGN(src, GitSourceOp(*g, c.keep_git_dir, checksum, where));
     *copy_src = "/";
   } else {
     if (!checksum.empty()) {
@@ -108,10 +116,13 @@ Result<std::optional<Output>> Lowerer::NamedContext(const std::string& name,
     if (image) *image = *ref;
     return std::optional<Output>(ImageSource(*ref, p, "[context " + name + "] " + ref->String()));
   }
-  if (IsGitUrl(value)) {
-    std::string copy_src;
-    XB_ASSIGN(Output git, UrlSource(value, CopyCmd{}, "", where + "--build-context " + name + ": ", &copy_src));
-    return std::optional<Output>(git);
+  if (IsGitUrl(value)) {  // file:// too: whoever runs the build named it
+    auto g = ParseGitRef(value);
+    if (!g.ok()) return Error(Code::kInvalidArgument, where + "--build-context " + name + ": " + g.error().message());
+    XB_ASSIGN(solver::SourceOp git, GitSourceOp(*g, false, "", where));
+    solver::VertexMeta meta;
+    meta.description = "[context " + name + "] " + value;
+    return std::optional<Output>(solver::MakeVertex(git, {}, meta));
   }
   if (IsHttpUrl(value)) {
     return Error(Code::kInvalidArgument, where + "--build-context " + name + "=" + value +

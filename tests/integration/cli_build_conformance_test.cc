@@ -294,18 +294,29 @@ TEST_F(CliBuildConformanceTest, DockerBuildFlags) {
 TEST_F(CliBuildConformanceTest, NamedBuildContextsAndAnnotations) {
   std::string extra = tmp_.Sub("extra");
   WriteTestFile(extra, "data", "from the named context");
+  std::string repo = tmp_.Sub("repo");
+  WriteTestFile(repo, "g.txt", "from git\n");
+  for (std::vector<std::string> git : {std::vector<std::string>{"git", "init", "-q", repo},
+                                       {"git", "-C", repo, "add", "g.txt"},
+                                       {"git", "-C", repo, "-c", "user.email=t@example.com", "-c", "user.name=t",
+                                        "commit", "-qm", "one"}}) {
+    ASSERT_EQ(RunTool(git).code, 0) << git[1];
+  }
   WriteTestFile(ctx_, "Dockerfile",
                 "FROM alpine AS tools\n"  // replaced by docker-image://base:1
                 "FROM scratch\n"
                 "COPY --from=extra data /data\n"
-                "COPY --from=tools /etc/hello /hello\n");
+                "COPY --from=tools /etc/hello /hello\n"
+                "COPY --from=repo g.txt /g.txt\n");
   std::string meta = tmp_.Sub("meta.json");
   ToolOut b;
   std::string out = BuildTo({"--build-context", "extra=" + extra, "--build-context", "alpine=docker-image://base:1",
+                             "--build-context", "repo=file://" + repo,
                              "-t", "named:1", "--annotation", "org.example.note=annotated", "--metadata-file", meta},
                             &b);
   EXPECT_EQ(ReadTestFile(out + "/data"), "from the named context");
   EXPECT_EQ(ReadTestFile(out + "/hello"), "hello from xbuild\n");
+  EXPECT_EQ(ReadTestFile(out + "/g.txt"), "from git\n");
   auto m = core::Json::parse(ReadTestFile(meta), nullptr, false);
   std::string digest = m.value("containerimage.digest", "");
   ASSERT_TRUE(digest.starts_with("sha256:")) << ReadTestFile(meta);

@@ -156,16 +156,20 @@ std::string Attr(const SourceOp& src, const std::string& name) {
   return it == src.attrs.end() ? "" : it->second;
 }
 
+}  // namespace
+
 // The spec of an ADD's git source. A Dockerfile only names remote repositories: a path or
-// file:// URL here would read this machine's files outside the context.
-Result<GitSpec> SpecOf(const SourceOp& src) {
+// file:// URL here would read this machine's files outside the context (unless the user named
+// it as a build context).
+Result<GitSpec> GitSource::SpecOf(const SourceOp& src) const {
   GitSpec s;
   s.remote = Attr(src, "git.fullurl");
   s.ref = Attr(src, "git.ref");
   s.subdir = Attr(src, "git.subdir");
   s.checksum = Attr(src, "git.checksum");
   s.keep_git_dir = Attr(src, "git.keepgitdir") == "true";
-  if (!frontend::IsGitUrl(s.remote) || s.remote.starts_with("file://")) {
+  bool allowed_local = s.remote.starts_with("file://") && local_allowed_.count(s.remote);
+  if (!frontend::IsGitUrl(s.remote) || (s.remote.starts_with("file://") && !allowed_local)) {
     return Error(Code::kPermissionDenied, "git source " + s.remote + ": not a remote repository");
   }
   if (core::EscapesRoot(core::CleanPath(s.subdir))) {
@@ -173,8 +177,6 @@ Result<GitSpec> SpecOf(const SourceOp& src) {
   }
   return s;
 }
-
-}  // namespace
 
 bool IsGitSource(const SourceOp& src) { return src.identifier.starts_with("git://"); }
 

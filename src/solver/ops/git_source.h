@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "core/result.h"
@@ -53,7 +54,10 @@ bool IsGitSource(const SourceOp& src);
 
 class GitSource {
  public:
-  explicit GitSource(std::string state_root) : state_root_(std::move(state_root)) {}
+  // `local_allowed`: file:// repositories whoever runs the build named (build --build-context);
+  // every other local repository is refused (a Dockerfile must not read the machine's files).
+  explicit GitSource(std::string state_root, std::set<std::string> local_allowed = {})
+      : state_root_(std::move(state_root)), local_allowed_(std::move(local_allowed)) {}
 
   core::Result<std::string> Key(const core::Digest& vertex, const SourceOp& src,
                                 const std::atomic<bool>* cancel);
@@ -62,7 +66,10 @@ class GitSource {
                         const std::atomic<bool>* cancel);
 
  private:
+  core::Result<GitSpec> SpecOf(const SourceOp& src) const;
+
   std::string state_root_;
+  std::set<std::string> local_allowed_;
   Fetched<std::shared_ptr<GitCheckout>> checkouts_;
 };
 

@@ -87,7 +87,9 @@ BuildRunner::BuildRunner(cache::ImageStore& store, exec::Snapshotter& snaps, Run
     : store_(store), snaps_(snaps), opts_(std::move(opts)) {
   if (!opts_.http) own_http_ = std::make_unique<registry::CurlTransport>(registry::TransportOptions{});
   http_ = std::make_unique<HttpSource>(opts_.http ? *opts_.http : *own_http_, store_.root());
-  git_ = std::make_unique<GitSource>(store_.root());
+  std::set<std::string> named_repos;  // --build-context NAME=file://...: the user named them
+  for (const auto& url : opts_.named_git_contexts) named_repos.insert(url);
+  git_ = std::make_unique<GitSource>(store_.root(), std::move(named_repos));
 }
 
 Result<cache::ResolvedImage> BuildRunner::ResolveImage(const std::string& identifier) {

@@ -68,6 +68,7 @@ struct RunnerOptions {
   std::vector<exec::Rlimit> ulimits;  // --ulimit
   // --build-context NAME=DIR: the directory of each `local://NAME` source (absolute).
   std::map<std::string, std::string> named_contexts;
+  std::vector<std::string> named_git_contexts;  // --build-context NAME=<git url> (file:// allowed)
   int64_t shm_size = 0;               // --shm-size; 0: Docker's 64 MiB
 };
 
