@@ -8,7 +8,9 @@
 #   steps     45 small steps (15 x ENV, COPY of one file, RUN)
 #   files     a 20,000-file context COPYed in, then one RUN over it
 #   big       a RUN writing 400 MB (from /dev/urandom, so compression cannot shrink it)
-# usage: [RUNS=N] [SCENARIOS="parallel steps files big"] bench/build_bench.sh [path/to/xbuild]
+# usage: [RUNS=N] [SCENARIOS="parallel steps files big"] [TOOLS="xbuild xbuildhost buildkit"]
+#        bench/build_bench.sh [path/to/xbuild]
+#   TOOLS (default "xbuild buildkit buildah"): xbuildhost is xbuild with --network host.
 #   RUNS (default 3): each figure is the median of N cold/warm/changed sequences.
 # Run as root (dockerd, runc, overlayfs). Offline: the base is busybox-static made here,
 # imported into xbuild, `xbuild save`d, `docker load`ed and `buildah pull docker-archive:`ed.
@@ -129,6 +131,11 @@ reset_xbuild() {
 }
 build_xbuild() { xb --root "$WORK/xb" build -q -t bench:1 "$1"; }
 show_xbuild() { xb --root "$WORK/xb" run --rm bench:1 cat "$1"; }
+# xbuildhost: xbuild with its RUN steps on the host's network (`--network host`, the default
+# before issue 16), for the cost of a step's own network namespace; TOOLS="... xbuildhost".
+reset_xbuildhost() { reset_xbuild; }
+build_xbuildhost() { xb --root "$WORK/xb" build -q --network host -t bench:1 "$1"; }
+show_xbuildhost() { show_xbuild "$@"; }
 
 reset_buildkit() {
   dk rmi -f bench:1 > /dev/null 2>&1 || true
@@ -153,7 +160,7 @@ show_buildah() {
   printf '%s\n' "$out"
 }
 
-TOOLS=(xbuild buildkit buildah)
+read -r -a TOOLS <<< "${TOOLS:-xbuild buildkit buildah}"
 declare -A T  # T[scenario.tool.state] = seconds, one per run
 for s in $SCENARIOS; do
   ctx=$WORK/ctx/$s
@@ -177,10 +184,22 @@ done
 ratio() { echo "scale=4; $1 / $2" | bc; }
 echo
 echo "== seconds, median of $RUNS; ratio = xbuild/peer (below 1: xbuild is faster)"
-printf "%-9s %-8s %8s %9s %8s %10s %10s\n" scenario state xbuild buildkit buildah xb/buildkit xb/buildah
-for s in $SCENARIOS; do
-  for st in cold warm changed; do
-    a=$(median ${T[$s.xbuild.$st]}); b=$(median ${T[$s.buildkit.$st]}); c=$(median ${T[$s.buildah.$st]})
-    printf "%-9s %-8s %7.2fs %8.2fs %7.2fs %10.3f %10.3f\n" "$s" "$st" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
+if [[ " ${TOOLS[*]} " == *" buildah "* ]]; then
+  printf "%-9s %-8s %8s %9s %8s %10s %10s\n" scenario state xbuild buildkit buildah xb/buildkit xb/buildah
+  for s in $SCENARIOS; do
+    for st in cold warm changed; do
+      a=$(median ${T[$s.xbuild.$st]}); b=$(median ${T[$s.buildkit.$st]}); c=$(median ${T[$s.buildah.$st]})
+      printf "%-9s %-8s %7.2fs %8.2fs %7.2fs %10.3f %10.3f\n" "$s" "$st" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
+    done
   done
-done
+fi
+if [[ " ${TOOLS[*]} " == *" xbuildhost "* ]]; then
+  echo "== xbuildhost: --network host (no namespace per RUN step)"
+  printf "%-9s %-8s %8s %11s %9s %10s %15s\n" scenario state xbuild xbuildhost buildkit xb/buildkit xbuildhost/buildkit
+  for s in $SCENARIOS; do
+    for st in cold warm changed; do
+      a=$(median ${T[$s.xbuild.$st]}); h=$(median ${T[$s.xbuildhost.$st]}); b=$(median ${T[$s.buildkit.$st]})
+      printf "%-9s %-8s %7.2fs %10.2fs %8.2fs %10.3f %15.3f\n" "$s" "$st" "$a" "$h" "$b" "$(ratio "$a" "$b")" "$(ratio "$h" "$b")"
+    done
+  done
+fi

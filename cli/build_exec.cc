@@ -149,13 +149,16 @@ core::Result<std::pair<std::string, std::string>> ParseSshFlag(const std::string
   return std::make_pair(id, path);
 }
 
-// RUN steps on the default network, at most 2: what the namespace pool makes ahead (the rest,
-// for steps that run side by side, are made when needed).
-static int DefaultNetworkSteps(const solver::Definition& def) {
+// RUN instructions on the default network, at most 2: what the namespace pool makes ahead, from
+// the Dockerfile, before lowering and base images (the rest, for steps that run side by side,
+// are made when needed).
+static int DefaultNetworkSteps(const frontend::Dockerfile& df) {
   int n = 0;
-  for (const auto& v : def.vertices) {
-    const auto* e = std::get_if<solver::ExecOp>(&v->op);
-    n += e && e->network == solver::NetworkMode::kDefault;
+  for (const auto& st : df.stages) {
+    for (const auto& inst : st.commands) {
+      const auto* r = std::get_if<frontend::RunCmd>(&inst.data);
+      n += r && (r->network.empty() || r->network == "default");
+    }
   }
   return std::min(n, 2);
 }
@@ -230,6 +233,7 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   if (req.network == solver::NetworkMode::kDefault && ::geteuid() == 0) {
     netns_pool.emplace(cli.ctx().root);
     ro.netns_pool = &*netns_pool;
+    netns_pool->Prewarm(DefaultNetworkSteps(req.df));
   }
   solver::ops::BuildRunner runner(**store, snaps, ro);
   RunnerResolver resolver(runner, progress);
@@ -238,7 +242,6 @@ int ExecuteBuild(Cli& cli, BuildRequest req) {
   // A base image's inline cache speaks of the base's build, not this one's.
   lowered->config.extra.erase(std::string(solver::ops::kInlineCacheKey));
   progress.Plan(lowered->definition);
-  if (netns_pool) netns_pool->Prewarm(DefaultNetworkSteps(lowered->definition));
   for (const auto& kv : req.labels) {
     size_t eq = kv.find('=');
     lowered->config.config.labels[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);

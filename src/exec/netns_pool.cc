@@ -45,7 +45,7 @@ Result<std::string> NetnsPool::Make() {
   std::string netns = core::JoinPath(dir, "netns");
   XB_TRY_CTX(CreateNetns(netns), "build step network namespace");
   XB_ASSIGN(Outbound out, Outbound::Lock(dir, netns));
-  XB_TRY_CTX(out.Ensure(/*host_loopback=*/false), "build step network");
+  XB_TRY_CTX(out.Ensure(/*host_loopback=*/false, /*masquerade=*/false), "build step network");
   return netns;
 }
 

@@ -221,16 +221,18 @@ Result<Outbound> Outbound::Lock(const std::string& dir, const std::string& netns
 
 int Outbound::Pid() const { return ServingPid(PidFile(dir_), netns_); }
 
-Status Outbound::Ensure(bool host_loopback) {
+Status Outbound::Ensure(bool host_loopback, bool masquerade) {
   if (Pid() != 0) return core::Ok();
   XB_TRY(WaitStopping(dir_, netns_));
   std::string slirp = SlirpBinary();
   if (slirp.empty()) return Error(Code::kNotFound, "slirp4netns not found (install the slirp4netns package)");
-  if (IptablesBinary().empty()) return Error(Code::kNotFound, "iptables not found (install the iptables package)");
+  if (masquerade && IptablesBinary().empty()) {
+    return Error(Code::kNotFound, "iptables not found (install the iptables package)");
+  }
   // Both outlive slirp4netns in the namespace: made once (checking the rule runs iptables, a
   // few ms of every start), again only in a namespace made anew (a reboot, a lost mount).
-  std::string identity = NamespaceIdentity(netns_);
-  if (identity.empty() || core::ReadFile(MadeFile(dir_), 256).value_or("") != identity) {
+  std::string identity = masquerade ? NamespaceIdentity(netns_) : "";
+  if (masquerade && (identity.empty() || core::ReadFile(MadeFile(dir_), 256).value_or("") != identity)) {
     XB_TRY(EnableForwarding(netns_));
     XB_TRY(MasqueradeOutOfTap(netns_));
     if (!identity.empty()) {

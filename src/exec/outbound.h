@@ -55,7 +55,9 @@ class Outbound {
   // Starts slirp4netns unless a live one serves the namespace (a killed one is replaced). One
   // still going from a Stop(kNoWait) is waited for first: its tap0 and route must be gone.
   // kNotFound when slirp4netns or iptables is missing.
-  core::Status Ensure(bool host_loopback);
+  // `masquerade` false: the namespace's own processes sit on tap0 (a build step's namespace,
+  // netns_pool.h), so nothing is forwarded and no iptables rule is made (nor iptables needed).
+  core::Status Ensure(bool host_loopback, bool masquerade = true);
   enum class StopWait { kExit, kNoWait };
   // Stops the one serving the namespace, if any, and removes its pid file. kExit waits until it
   // (and one still going from an earlier kNoWait) has exited. kNoWait only signals it: its exit
