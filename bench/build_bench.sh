@@ -184,22 +184,24 @@ done
 ratio() { echo "scale=4; $1 / $2" | bc; }
 echo
 echo "== seconds, median of $RUNS; ratio = xbuild/peer (below 1: xbuild is faster)"
-if [[ " ${TOOLS[*]} " == *" buildah "* ]]; then
-  printf "%-9s %-8s %8s %9s %8s %10s %10s\n" scenario state xbuild buildkit buildah xb/buildkit xb/buildah
+# table A B C [REF_HEADER B/C_HEADER]: per scenario and state, the medians of tools A, B and C,
+# then the ratios A/B and A/C; with the two extra headers, A/C and B/C (C is the reference).
+table() {
+  local x=$1 y=$2 z=$3 s st a b c
+  printf "%-9s %-8s %10s %10s %10s %12s %12s\n" scenario state "$x" "$y" "$z" "$x/${4:-$y}" "${5:-$x/$z}"
   for s in $SCENARIOS; do
     for st in cold warm changed; do
-      a=$(median ${T[$s.xbuild.$st]}); b=$(median ${T[$s.buildkit.$st]}); c=$(median ${T[$s.buildah.$st]})
-      printf "%-9s %-8s %7.2fs %8.2fs %7.2fs %10.3f %10.3f\n" "$s" "$st" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
+      a=$(median ${T[$s.$x.$st]}); b=$(median ${T[$s.$y.$st]}); c=$(median ${T[$s.$z.$st]})
+      if [[ -n ${4:-} ]]; then  # the last tool is the reference
+        printf "%-9s %-8s %9.2fs %9.2fs %9.2fs %12.3f %12.3f\n" "$s" "$st" "$a" "$b" "$c" "$(ratio "$a" "$c")" "$(ratio "$b" "$c")"
+      else
+        printf "%-9s %-8s %9.2fs %9.2fs %9.2fs %12.3f %12.3f\n" "$s" "$st" "$a" "$b" "$c" "$(ratio "$a" "$b")" "$(ratio "$a" "$c")"
+      fi
     done
   done
-fi
+}
+[[ " ${TOOLS[*]} " == *" buildah "* ]] && table xbuild buildkit buildah
 if [[ " ${TOOLS[*]} " == *" xbuildhost "* ]]; then
   echo "== xbuildhost: --network host (no namespace per RUN step)"
-  printf "%-9s %-8s %8s %11s %9s %10s %15s\n" scenario state xbuild xbuildhost buildkit xb/buildkit xbuildhost/buildkit
-  for s in $SCENARIOS; do
-    for st in cold warm changed; do
-      a=$(median ${T[$s.xbuild.$st]}); h=$(median ${T[$s.xbuildhost.$st]}); b=$(median ${T[$s.buildkit.$st]})
-      printf "%-9s %-8s %7.2fs %10.2fs %8.2fs %10.3f %15.3f\n" "$s" "$st" "$a" "$h" "$b" "$(ratio "$a" "$b")" "$(ratio "$h" "$b")"
-    done
-  done
+  table xbuild xbuildhost buildkit buildkit xbuildhost/buildkit
 fi
