@@ -312,7 +312,7 @@ Status BuildRunner::StepNetwork(const ExecOp& op, exec::SandboxOptions& sandbox,
   if (mode != NetworkMode::kDefault || !opts_.netns_pool) return core::Ok();
   auto ns = opts_.netns_pool->Acquire();
   if (!ns.ok()) {
-    // Without slirp4netns or iptables the step still runs, on the host's network, as before.
+    // Without slirp4netns the step still runs, on the host's network, as before.
     std::call_once(netns_warned_, [&] {
       if (opts_.log) opts_.log->Warn("RUN steps use the host's network: " + ns.error().ToString());
     });
