@@ -14,15 +14,10 @@ XB=$(realpath "$XB")
 [[ $(id -u) -eq 0 ]] || { echo "run as root (runc, overlayfs, network namespaces)" >&2; exit 2; }
 ROUNDS=${ROUNDS:-9}
 WORK=$(mktemp -d /tmp/xbuild-run-network-bench.XXXXXX)
+DOCKERDS=()
+REG_PIDS=()
 source "$(dirname "$0")/dockerd_lib.sh"
-cleanup() {
-  local rc=$?
-  set +e
-  unmount_under "$WORK"
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 xb() { XBUILD_CONFIG='' "$XB" --root "$WORK/xb" "$@"; }

@@ -59,11 +59,16 @@ void NetnsPool::Prewarm(int n) {
     for (int i = 0; i < n; ++i) {
       auto made = Make();
       std::lock_guard<std::mutex> l(mu_);
-      if (made.ok()) free_.push_back(*made);
-      // After a failure the rest is not tried: Acquire makes its own and reports the error.
-      making_ = made.ok() ? making_ - 1 : 0;
       cv_.notify_all();
-      if (!made.ok()) break;
+      if (made.ok()) {
+        free_.push_back(*made);
+        --making_;
+        continue;
+      }
+      // After a failure the rest is not tried, and Acquire reports the error.
+      failed_ = made.error();
+      making_ = 0;
+      break;
     }
   });
 }
@@ -77,8 +82,14 @@ Result<std::string> NetnsPool::Acquire() {
       free_.pop_back();
       return path;
     }
+    if (failed_) return *failed_;
   }
-  return Make();
+  auto made = Make();
+  if (!made.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    failed_ = made.error();
+  }
+  return made;
 }
 
 void NetnsPool::Release(const std::string& path) {

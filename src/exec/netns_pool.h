@@ -18,6 +18,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,7 +38,8 @@ class NetnsPool {
   // Makes up to `n` namespaces on a thread of its own, so that the first steps find them ready.
   void Prewarm(int n);
   // A free namespace's path (made now when none is free); Release gives it back. An error when
-  // one cannot be made (no slirp4netns or iptables, no privilege): the caller decides.
+  // one cannot be made (no slirp4netns, no privilege): the caller decides. After one failure
+  // every later Acquire that finds none free returns the same error without trying again.
   core::Result<std::string> Acquire();
   void Release(const std::string& path);
 
@@ -51,6 +53,7 @@ class NetnsPool {
   std::vector<std::string> dirs_;  // guarded by mu_: every namespace's directory
   int making_ = 0;                 // guarded by mu_: namespaces the prewarm thread still makes
   int next_ = 0;                   // guarded by mu_
+  std::optional<core::Error> failed_;  // guarded by mu_: why making one failed; not tried again
   std::thread prewarm_;
 };
 

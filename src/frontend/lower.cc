@@ -267,17 +267,10 @@ Status Lowerer::LowerStage(int i) {
     st.config = b.config;
     triggers = st.config.config.on_build;
     st.cmd_total += TriggerSteps(triggers);
-  } else if (named && !named_image) {  // a directory or a checkout: its files, scratch's config
-    st.fs = *named;
+  } else if (named ? !named_image : core::ToLower(base) == "scratch") {
+    // scratch, or a named directory or checkout with scratch's config (BuildKit's emptyImage)
+    if (named) st.fs = *named;
     st.config.config.working_dir = "/";
-    st.config.os = platform.os;
-    st.config.architecture = platform.architecture;
-    st.config.variant = platform.variant;
-  } else if (core::ToLower(base) == "scratch" && !named) {
-    st.config.config.working_dir = "/";  // BuildKit's emptyImage
-    st.config.os = platform.os;
-    st.config.architecture = platform.architecture;
-    st.config.variant = platform.variant;
   } else {
     auto ref = named_image ? Result<image::Reference>(*named_image) : image::ParseReference(base);
     if (!ref.ok()) return Error(Code::kInvalidArgument, Where(stage.range.start_line) + "FROM: " + ref.error().message());
@@ -290,12 +283,14 @@ Status Lowerer::LowerStage(int i) {
       for (auto& h : cfg->history) st.config.history.push_back(h);
       if (auto d = resolver_->ResolvedDigest(*ref); d && !ref->digest) shown += "@" + d->String();
     }
-    st.config.os = platform.os;
-    st.config.architecture = platform.architecture;
-    st.config.variant = platform.variant;
     triggers = st.config.config.on_build;
     st.cmd_total += TriggerSteps(triggers);
     st.fs = ImageSource(*ref, platform, StepName(st, "FROM " + shown));
+  }
+  if (base_stage < 0) {  // not a stage: the image is for the stage's platform
+    st.config.os = platform.os;
+    st.config.architecture = platform.architecture;
+    st.config.variant = platform.variant;
   }
   st.config.config.on_build.clear();  // triggers run once, in the child; they are not inherited
   if (!st.config.GetEnv("PATH")) st.config.SetEnv("PATH", kDefaultPath);

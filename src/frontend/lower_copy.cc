@@ -176,15 +176,16 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
     auto colon = ch.find(':');
     chown = solver::ChownOpt{colon == std::string::npos ? ch : ch.substr(0, colon), colon == std::string::npos ? "" : ch.substr(colon + 1)};
   }
-  // The source tree: the context, a stage, or an image.
+  // The source tree: the context, a named context, a stage, or an image. What a context
+  // source selects: the sources' paths (heredocs and URLs are not read from it).
+  std::vector<std::string> includes;
+  for (auto& s : sources)
+    if (!FindHeredoc(c.heredocs, s) && !is_url(s)) includes.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
   Output src;
   std::string from = c.from;
   if (!from.empty()) {
     XB_ASSIGN(from, Expand(from, step.env, step.line, step.kw));
-    std::vector<std::string> selected;
-    for (auto& s : sources)
-      if (!FindHeredoc(c.heredocs, s)) selected.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
-    XB_ASSIGN(std::optional<Output> named, NamedContext(from, selected, opts_.target_platform, step.where));
+    XB_ASSIGN(std::optional<Output> named, NamedContext(from, includes, opts_.target_platform, step.where));
     if (named) {
       src = *named;
     } else if (IsNumber(from)) {
@@ -202,9 +203,6 @@ Status Lowerer::Apply(StageState& st, Step& step, const CopyCmd& c) {
       }
     }
   } else {
-    std::vector<std::string> includes;
-    for (auto& s : sources)
-      if (!FindHeredoc(c.heredocs, s) && !is_url(s)) includes.push_back(core::CleanPath(c.parents ? ParentsBase(s) : s));
     // Only heredocs (or URLs): nothing is read from the context, so the step neither
     // depends on it nor needs one (`xbuild build - < Dockerfile`).
     if (!includes.empty()) {

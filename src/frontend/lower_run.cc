@@ -126,9 +126,7 @@ Status Lowerer::Apply(StageState& st, Step& step, const RunCmd& c) {
     auto upper = opts_.build_args.find(proxy_names[i]);
     auto lower = opts_.build_args.find(proxy_names[i + 1]);
     bool has_upper = upper != opts_.build_args.end(), has_lower = lower != opts_.build_args.end();
-    if (!has_upper && !has_lower) continue;
-    if (has_upper) used_build_args_.insert(upper->first);
-    if (has_lower) used_build_args_.insert(lower->first);
+    if (!has_upper && !has_lower) continue;  // (never reported unused: Run leaves proxies out)
     // Each spelling keeps its own value; the one not given takes the other's.
     op.proxy_env.push_back(proxy_names[i] + "=" + (has_upper ? upper : lower)->second);
     op.proxy_env.push_back(proxy_names[i + 1] + "=" + (has_lower ? lower : upper)->second);
