@@ -351,6 +351,13 @@ TEST_F(FileOpTest, WildcardErrors) {
   EXPECT_EQ(ReadTestFile(T("foo")), "foo");
   EXPECT_FALSE(std::filesystem::exists(T("app")));
 
+  // A match that --exclude leaves out still counts as a match: nothing copied, no error.
+  CopyAction excluded = Copy("fo?", "/ex/");
+  excluded.allow_empty_wildcard = true;
+  excluded.exclude_patterns = {"foo"};
+  ASSERT_TRUE(Run({excluded}).ok());
+  EXPECT_FALSE(std::filesystem::exists(T("ex/foo")));
+
   // Several matches and no trailing slash: dest becomes a directory holding each (BuildKit).
   WriteTestFile(ctx_, "a.txt", "a");
   WriteTestFile(ctx_, "b.txt", "b");

@@ -102,7 +102,7 @@ class Copier {
     dest_is_dir_ = a_.dest.ends_with('/') || dest_ == "/";
     XB_ASSIGN(std::vector<Source> sources, Sources());
     for (const Source& s : sources) XB_TRY(CopySource(s));
-    return sources.size();
+    return matched_;
   }
 
  private:
@@ -159,6 +159,7 @@ class Copier {
     } else {
       paths.push_back(rel);
     }
+    matched_ = paths.size();
     if (paths.empty() && !a_.allow_empty_wildcard) {
       return Error(Code::kNotFound, "no source files were specified: nothing matches " + Quote(clean));
     }
@@ -200,11 +201,13 @@ class Copier {
     std::string clean = core::CleanPath("/" + a_.src);
     std::string rel = clean == "/" ? "." : clean.substr(1);
     bool wildcard = a_.allow_wildcard && HasWildcard(rel);
+    matched_ = 1;
     if (!wildcard) return std::vector<Source>{{rel, ""}};
     std::vector<WildcardMatch> matches;
     if (roots_.src >= 0) {
       XB_ASSIGN(matches, ResolveWildcards(roots_.src, rel));
     }
+    matched_ = matches.size();
     if (matches.empty() && !a_.allow_empty_wildcard) {
       return Error(Code::kNotFound,
                    "no source files were specified: nothing matches " + Quote(clean));
@@ -438,6 +441,7 @@ class Copier {
   frontend::DockerIgnore excludes_;
   std::string dest_;  // cleaned, absolute
   bool dest_is_dir_ = false;
+  size_t matched_ = 0;  // what the source matched, --exclude or not (0: a wildcard, nothing)
   std::map<std::pair<dev_t, ino_t>, std::string> links_;  // source inode -> its first copy
 };
 

@@ -20,8 +20,9 @@ struct CopyRoots {
 // must not fail the build. overlayfs's own are never copied.
 void CopyXattrs(int from, int to);
 
-// `owner` is the resolved --chown, if any. The number of sources copied (wildcard matches, or
-// 1 for a plain path); 0 only for a wildcard matching nothing under allow_empty_wildcard.
+// `owner` is the resolved --chown, if any. The number of entries the source matched (wildcard
+// matches, --exclude'd ones included, or 1 for a plain path); 0 only for a wildcard matching
+// nothing under allow_empty_wildcard.
 core::Result<size_t> RunCopy(const solver::CopyAction& a, const CopyRoots& roots,
                      std::optional<Owner> owner);
 

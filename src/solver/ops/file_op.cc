@@ -156,7 +156,7 @@ class Runner {
 
   const FileOpEnv& env_;
   int target_;
-  size_t copied_ = 0;  // sources copied by the op's copy actions
+  size_t copied_ = 0;  // what the op's copy actions' sources matched
 };
 
 std::string Describe(const FileAction& action) {
